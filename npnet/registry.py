@@ -96,8 +96,12 @@ def constructor_config(component: Any) -> dict[str, Any]:
     """The constructor arguments of `component`, read back from attributes of the same names,
     so `type(component)(**constructor_config(component))` rebuilds it (the config round-trip).
     """
-    names = [p for p in inspect.signature(type(component).__init__).parameters if p != "self"]
-    return {name: getattr(component, name) for name in names}
+    parameters = inspect.signature(type(component).__init__).parameters.values()
+    return {
+        p.name: getattr(component, p.name)
+        for p in parameters
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+    }
 
 
 LAYERS = Registry("layer")

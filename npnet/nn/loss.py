@@ -3,8 +3,10 @@
     value = loss.forward(out, y)   # out: (N, ...) network output, y: targets -> float
     dout = loss.backward()          # dL/dout, same shape and dtype as `out`
 
-Every loss is the *mean over the batch* (sum over a sample's outputs, mean over the N
-samples), so `backward` includes the 1/N and the learning rate does not depend on batch size.
+Every loss is a mean, as PyTorch's `reduction="mean"`: over the N samples for the
+classification losses (cross-entropy, hinge), over all N·D entries for the element-wise ones
+(mse, mae, huber, binary cross-entropy). `backward` includes that 1/N (or 1/(N·D)), so the
+learning rate does not depend on the batch size.
 """
 
 from __future__ import annotations
