@@ -1,0 +1,55 @@
+"""The fully connected layer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npnet.errors import ConfigError
+from npnet.functional.linear import linear, linear_backward
+from npnet.nn.init import check_initializer, initialize
+from npnet.nn.layer import Layer, Shape
+from npnet.registry import LAYERS
+from npnet.validate import boolean, positive_int
+
+
+@LAYERS.register("dense")
+class Dense(Layer):
+    """Fully connected: Z = X W + b.
+
+    x (N, in) -> out (N, units); W (in, units) drawn by the `init` initializer, b (units,)
+    zeros (left out when `use_bias` is false).
+    """
+
+    def __init__(self, units: int, use_bias: bool = True, init: str = "he_normal"):
+        super().__init__()
+        self.units = positive_int("units", units)
+        self.use_bias = boolean("use_bias", use_bias)
+        self.init = check_initializer("init", init)
+        self.x: np.ndarray | None = None
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) != 1:
+            raise ConfigError(
+                f"dense expects a flat input (features,), got {tuple(in_shape)}; "
+                "add a flatten layer before it"
+            )
+        return (self.units,)
+
+    def build(self, in_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
+        out_shape = super().build(in_shape, rng, dtype)
+        (features,) = self.in_shape
+        self.params = {
+            "W": initialize(self.init, (features, self.units), features, self.units, rng, dtype)
+        }
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.units, dtype=dtype)
+        return out_shape
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        self.x = x
+        return linear(x, self.params["W"], self.params.get("b"))
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        dx, dW, db = linear_backward(grad_out, self.x, self.params["W"], input_grad=self.input_grad)
+        self.grads = {"W": dW, "b": db} if self.use_bias else {"W": dW}
+        return dx

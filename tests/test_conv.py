@@ -1,0 +1,269 @@
+"""conv2d: exact values by hand, the im2col implementation against naive loops, gradient
+checks with a negative control, dtypes, configs and the errors a wrong config gets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from npnet.errors import ConfigError
+from npnet.functional import conv as F
+from npnet.gradcheck import TOLERANCE, check_layer
+from npnet.nn import conv
+from npnet.registry import LAYERS
+
+X3 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # [[1 2 3] [4 5 6] [7 8 9]]
+W2 = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+
+
+def built(in_shape, dtype=np.float64, seed=0, **args):
+    layer = LAYERS.build("conv2d", args)
+    layer.build(in_shape, np.random.default_rng(seed), dtype)
+    return layer
+
+
+def naive_conv(x, W, b, stride, pads):
+    """Y[n, f, i, j] = b[f] + Σ_{c,p,q} W[f, c, p, q] Xpad[n, c, i·sh + p, j·sw + q], in loops."""
+    (sh, sw), ((top, bottom), (left, right)) = stride, pads
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    n, _, hp, wp = xp.shape
+    f, _, kh, kw = W.shape
+    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    out = np.zeros((n, f, oh, ow))
+    for s in range(n):
+        for k in range(f):
+            for i in range(oh):
+                for j in range(ow):
+                    patch = xp[s, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+                    out[s, k, i, j] = np.sum(patch * W[k]) + b[k]
+    return out
+
+
+def naive_conv_grads(x, W, grad_out, stride, pads):
+    """dX and dW by scattering each output's gradient back over its window, in loops."""
+    (sh, sw), ((top, bottom), (left, right)) = stride, pads
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    dxp, dW = np.zeros_like(xp), np.zeros_like(W)
+    n, f, oh, ow = grad_out.shape
+    kh, kw = W.shape[2:]
+    for s in range(n):
+        for k in range(f):
+            for i in range(oh):
+                for j in range(ow):
+                    rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+                    dxp[s, :, rows, cols] += grad_out[s, k, i, j] * W[k]
+                    dW[k] += grad_out[s, k, i, j] * xp[s, :, rows, cols]
+    return dxp[:, :, top : top + x.shape[2], left : left + x.shape[3]], dW
+
+
+def test_registered():
+    assert LAYERS.get("conv2d") is conv.Conv2D
+
+
+def test_forward_by_hand_stride_1_no_padding():
+    out = F.conv2d(X3, W2, np.array([0.5]))
+    # [1 2; 4 5]·[1 2; 3 4] = 1 + 4 + 12 + 20 = 37, and so on along the windows
+    np.testing.assert_array_equal(out, [[[[37.5, 47.5], [67.5, 77.5]]]])
+
+
+def test_forward_by_hand_stride_2_padding_1():
+    out = F.conv2d(X3, W2, None, stride=2, padding=1)
+    # Padded 5x5, windows at rows/columns 0 and 2: [0 0; 0 1], [0 0; 2 3], [0 4; 0 7], [5 6; 8 9]
+    np.testing.assert_array_equal(out, [[[[4.0, 18.0], [36.0, 77.0]]]])
+
+
+def test_backward_by_hand():
+    out, cols = F.conv2d_forward(X3, W2, np.zeros(1))
+    dx, dW, db = F.conv2d_backward(np.ones_like(out), cols, W2, X3.shape)
+    np.testing.assert_array_equal(dW, [[[[12.0, 16.0], [24.0, 28.0]]]])  # sum of each 2x2 shift
+    np.testing.assert_array_equal(db, [4.0])
+    # each pixel collects the weights of the windows covering it
+    np.testing.assert_array_equal(dx, [[[[1.0, 3.0, 2.0], [4.0, 10.0, 6.0], [3.0, 7.0, 4.0]]]])
+
+
+CASES = [  # x shape, W shape, stride, padding
+    ((2, 3, 7, 7), (4, 3, 3, 3), (1, 1), 0),
+    ((2, 3, 7, 6), (4, 3, 3, 3), (2, 2), 1),
+    ((1, 2, 8, 9), (3, 2, 3, 2), (2, 3), (2, 1)),
+    ((3, 1, 5, 5), (2, 1, 5, 5), (1, 1), 2),
+    ((2, 2, 6, 6), (2, 2, 2, 2), (1, 1), ((0, 1), (0, 1))),  # asymmetric, as "same" with k=2
+    ((1, 4, 9, 9), (3, 4, 3, 3), (3, 3), 0),  # stride = kernel: windows do not overlap
+    ((2, 3, 4, 4), (5, 3, 1, 1), (1, 1), 0),  # 1x1 kernel: a per-pixel dense layer
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
+def test_im2col_conv_matches_naive_loops(x_shape, w_shape, stride, padding):
+    rng = np.random.default_rng(0)
+    x, W, b = (
+        rng.standard_normal(x_shape),
+        rng.standard_normal(w_shape),
+        rng.standard_normal(w_shape[0]),
+    )
+    pads = F.as_padding(padding)
+    out, cols = F.conv2d_forward(x, W, b, stride, padding)
+    np.testing.assert_allclose(out, naive_conv(x, W, b, stride, pads), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    dx, dW, db = F.conv2d_backward(g, cols, W, x.shape, stride, padding)
+    naive_dx, naive_dW = naive_conv_grads(x, W, g, stride, pads)
+    np.testing.assert_allclose(dx, naive_dx, rtol=1e-12, atol=1e-12, err_msg="dx: ours vs naive")
+    np.testing.assert_allclose(dW, naive_dW, rtol=1e-12, atol=1e-12, err_msg="dW: ours vs naive")
+    np.testing.assert_allclose(db, g.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_im2col_and_col2im_are_adjoint():
+    """<im2col(x), c> = <x, col2im(c)>: col2im is exactly the transpose of im2col."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 7, 8))
+    kernel, stride, pads = (3, 2), (2, 1), F.as_padding((1, 2))
+    cols = F.im2col(x, kernel, stride, pads)
+    c = rng.standard_normal(cols.shape)
+    lhs = np.sum(cols * c)
+    rhs = np.sum(x * F.col2im(c, x.shape, kernel, stride, pads))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args, in_shape",
+    [
+        ({"filters": 3, "kernel": 3, "padding": 1}, (2, 6, 6)),
+        ({"filters": 2, "kernel": [2, 3], "stride": [2, 1], "padding": [1, 0]}, (3, 5, 6)),
+        ({"filters": 2, "kernel": 2, "padding": "same"}, (2, 5, 5)),
+        ({"filters": 2, "kernel": 3, "stride": 2, "use_bias": False}, (1, 7, 7)),
+    ],
+)
+def test_gradient_check(args, in_shape):
+    layer = built(in_shape, **args)
+    x = np.random.default_rng(1).standard_normal((2, *in_shape))
+    errors = check_layer(layer, x, entries=None)
+    assert set(errors) == ({"x", "W", "b"} if args.get("use_bias", True) else {"x", "W"})
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_gradient_check_catches_a_col2im_that_forgets_overlaps(monkeypatch):
+    """Negative control: col2im assigning instead of adding (overlapping windows overwrite each
+    other) must fail the check on dx, while dW, which does not use col2im, still passes."""
+
+    def overwriting_col2im(dcols, x_shape, kernel, stride, padding):
+        n, c, h, w = x_shape
+        (kh, kw), (sh, sw), (pad_h, pad_w) = kernel, stride, padding
+        oh = F.conv_output_size(h, kh, sh, pad_h)
+        ow = F.conv_output_size(w, kw, sw, pad_w)
+        dcols = dcols.reshape(c, kh, kw, n, oh, ow)
+        dxp = np.zeros((c, n, h + sum(pad_h), w + sum(pad_w)))
+        for p in range(kh):
+            for q in range(kw):
+                dxp[:, :, p : p + sh * oh : sh, q : q + sw * ow : sw] = dcols[:, p, q]
+        return dxp[:, :, pad_h[0] : pad_h[0] + h, pad_w[0] : pad_w[0] + w].transpose(1, 0, 2, 3)
+
+    monkeypatch.setattr(F, "col2im", overwriting_col2im)
+    layer = built((2, 5, 5), filters=3, kernel=3, padding=1)
+    errors = check_layer(layer, np.random.default_rng(0).standard_normal((2, 2, 5, 5)))
+    assert errors["x"] > 0.1
+    assert errors["W"] < TOLERANCE
+
+
+def test_no_input_grad_skips_col2im(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("col2im must not run when input_grad is False")
+
+    monkeypatch.setattr(F, "col2im", fail)
+    layer = built((1, 6, 6), filters=2, kernel=3)
+    layer.input_grad = False
+    out = layer.forward(np.ones((2, 1, 6, 6)), training=True)
+    assert layer.backward(np.ones_like(out)) is None
+    assert layer.grads["W"].shape == (2, 1, 3, 3)
+
+
+def test_float32_stays_float32():
+    layer = built((3, 8, 8), dtype=np.float32, filters=4, kernel=3, padding=1)
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    out = layer.forward(x, training=True)
+    dx = layer.backward(np.ones_like(out))
+    assert out.dtype == dx.dtype == np.float32
+    assert layer.params["W"].dtype == layer.params["b"].dtype == np.float32
+    assert layer.grads["W"].dtype == layer.grads["b"].dtype == np.float32
+    assert out.flags.c_contiguous
+
+
+@pytest.mark.parametrize(
+    "args, in_shape, out_shape",
+    [
+        ({"filters": 16, "kernel": 3, "padding": 1}, (1, 28, 28), (16, 28, 28)),
+        ({"filters": 8, "kernel": 5}, (3, 28, 28), (8, 24, 24)),
+        ({"filters": 4, "kernel": 3, "stride": 2}, (1, 28, 28), (4, 13, 13)),
+        ({"filters": 4, "kernel": [3, 5], "padding": "same"}, (2, 9, 10), (4, 9, 10)),
+        ({"filters": 4, "kernel": 4, "padding": "same"}, (2, 9, 10), (4, 9, 10)),
+        ({"filters": 4, "kernel": 3, "padding": "valid"}, (2, 9, 10), (4, 7, 8)),
+    ],
+)
+def test_output_shape(args, in_shape, out_shape):
+    layer = built(in_shape, **args)
+    assert layer.out_shape == out_shape
+    out = layer.forward(np.zeros((2, *in_shape)), training=False)
+    assert out.shape == (2, *out_shape)
+
+
+def test_same_padding_puts_the_extra_row_after_like_pytorch():
+    assert conv.Conv2D(1, 4, padding="same").pads == ((1, 2), (1, 2))
+    assert conv.Conv2D(1, [3, 2], padding="same").pads == ((1, 1), (0, 1))
+
+
+def test_weights_use_pytorch_conv_fans():
+    layer = built((32, 8, 8), filters=64, kernel=5)  # 51,200 weights
+    assert layer.params["W"].shape == (64, 32, 5, 5)
+    assert layer.params["W"].std() == pytest.approx(math.sqrt(2 / (32 * 25)), rel=0.02)
+    glorot = built((32, 8, 8), filters=64, kernel=5, init="xavier_normal")
+    expected = math.sqrt(2 / (32 * 25 + 64 * 25))
+    assert glorot.params["W"].std() == pytest.approx(expected, rel=0.02)
+    assert not layer.params["b"].any()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"filters": 16, "kernel": 3, "padding": 1},
+        {"filters": 4, "kernel": [3, 5], "stride": [1, 2], "padding": [0, 1], "use_bias": False},
+        {"filters": 4, "kernel": 4, "padding": "same", "init": "lecun_uniform"},
+    ],
+)
+def test_config_round_trip(args):
+    layer = LAYERS.build("conv2d", args)
+    config = layer.get_config()
+    assert {k: config[k] for k in args} == args
+    rebuilt = type(layer)(**config)
+    assert rebuilt.get_config() == config
+    assert rebuilt.pads == layer.pads
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"filters": 0, "kernel": 3}, "'filters' must be a positive int, got 0"),
+        ({"filters": 2, "kernel": 0}, "'kernel' must be a positive int, got 0"),
+        ({"filters": 2, "kernel": [3, 0]}, "'kernel' must be a positive int, got 0"),
+        ({"filters": 2, "kernel": [3]}, r"'kernel' must be an int or a pair \[height, width\]"),
+        ({"filters": 2, "kernel": 3, "stride": -1}, "'stride' must be a positive int, got -1"),
+        ({"filters": 2, "kernel": 3, "padding": -1}, "'padding' must be an int >= 0, got -1"),
+        ({"filters": 2, "kernel": 3, "padding": "sme"}, "did you mean 'same'"),
+        ({"filters": 2, "kernel": 3, "stride": 2, "padding": "same"}, "'same' needs stride 1"),
+        ({"filters": 2, "kernel": 3, "use_bias": 1}, "'use_bias' must be true or false"),
+        ({"filters": 2, "kernel": 3, "init": "kaiming"}, "'init' must be one of"),
+    ],
+)
+def test_rejects_bad_arguments(args, message):
+    with pytest.raises(ConfigError, match=message):
+        LAYERS.build("conv2d", args)
+
+
+def test_flat_input_is_a_build_error():
+    with pytest.raises(ConfigError, match=r"conv2d expects an image input .* got \(784,\)"):
+        built((784,), filters=2, kernel=3)
+
+
+def test_kernel_larger_than_padded_input_is_a_build_error():
+    with pytest.raises(ConfigError, match="kernel 5x5 is larger than the padded input 3x3"):
+        built((1, 3, 3), filters=2, kernel=5)
+    assert built((1, 3, 3), filters=2, kernel=5, padding=1).out_shape == (2, 1, 1)
