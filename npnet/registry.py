@@ -21,8 +21,10 @@ from typing import Any
 from npnet.errors import ConfigError
 
 
-def did_you_mean(name: str, choices: list[str]) -> str:
+def did_you_mean(name: Any, choices: list[str]) -> str:
     """`"; did you mean 'x'?"` for the closest choice, or `""` when nothing is close."""
+    if not isinstance(name, str):
+        return ""
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
@@ -39,7 +41,7 @@ class Registry:
 
         def add(component: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._entries:
-                raise ValueError(f"{self.kind} '{name}' is already registered")
+                raise ValueError(f"{self.kind} {name!r} is already registered")
             self._entries[name] = component
             component.registered_name = name
             return component
@@ -62,7 +64,7 @@ class Registry:
         if name not in self._entries:
             choices = ", ".join(self.names())
             raise ConfigError(
-                f"unknown {self.kind} '{name}'{did_you_mean(name, self.names())} "
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())} "
                 f"(choices: {choices})"
             )
         return self._entries[name]
@@ -83,12 +85,12 @@ class Registry:
         for key in args:
             if key not in accepted:
                 raise ConfigError(
-                    f"unknown key '{key}'{did_you_mean(key, list(accepted))} "
-                    f"(valid keys for {self.kind} '{name}': {', '.join(accepted) or 'none'})"
+                    f"unknown key {key!r}{did_you_mean(key, list(accepted))} "
+                    f"(valid keys for {self.kind} {name!r}: {', '.join(accepted) or 'none'})"
                 )
         missing = [k for k, p in accepted.items() if p.default is p.empty and k not in args]
         if missing:
-            raise ConfigError(f"missing required key '{missing[0]}' for {self.kind} '{name}'")
+            raise ConfigError(f"missing required key '{missing[0]}' for {self.kind} {name!r}")
         return self.get(name)(**args)
 
 

@@ -150,23 +150,23 @@ def test_error_lists_every_place_and_the_fix(tmp_path, monkeypatch):
     with pytest.raises(DataError) as caught:
         find_mnist(tmp_path / "no-such-dir")
     message = str(caught.value)
-    assert message.startswith("MNIST not found. Looked in:\n")
-    lines = message.splitlines()
-    assert lines[1] == f"  - data.root / --data-dir: {tmp_path / 'no-such-dir'} (not a directory)"
-    assert lines[2] == f"  - NPNET_DATA: {partial} (missing t10k-labels-idx1-ubyte.gz)"
-    assert lines[3].startswith("  - repository data: ")
-    assert "(missing train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz" in lines[3]
+    assert "\n" not in message  # one line: the CLI prints it as one red line
+    assert message.startswith("MNIST not found; looked in: ")
+    places, fix = message.removeprefix("MNIST not found; looked in: ").split(". Fix: ")
+    places = places.split("; ")
+    assert places[0] == f"data.root / --data-dir: {tmp_path / 'no-such-dir'} (not a directory)"
+    assert places[1] == f"NPNET_DATA: {partial} (missing t10k-labels-idx1-ubyte.gz)"
+    assert places[2].startswith("repository data: ")
+    assert "(missing train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz" in places[2]
     cache = tmp_path / "xdg-cache" / "npnet"
-    assert lines[4] == f"  - user cache: {cache} (not a directory)"
-    assert lines[5] == "  - download: turned off by NPNET_NO_DOWNLOAD"
-    assert "data/mnist/" in lines[6] and "NPNET_DATA" in lines[6]
+    assert places[3] == f"user cache: {cache} (not a directory)"
+    assert places[4] == "download: turned off by NPNET_NO_DOWNLOAD"
+    assert "data/mnist/" in fix and "NPNET_DATA" in fix
 
 
 def test_unset_places_are_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(mnist, "REPO_DATA", tmp_path / "none")
-    with pytest.raises(
-        DataError, match=r"data.root / --data-dir: not set\n  - NPNET_DATA: not set"
-    ):
+    with pytest.raises(DataError, match=r"data.root / --data-dir: not set; NPNET_DATA: not set"):
         find_mnist()
 
 
@@ -295,5 +295,5 @@ def test_failed_download_is_part_of_the_not_found_error(mirror, tmp_path, monkey
     base, checksums = mirror
     monkeypatch.delenv("NPNET_NO_DOWNLOAD")
     monkeypatch.setattr(mnist, "REPO_DATA", tmp_path / "none")
-    with pytest.raises(DataError, match=r"  - download into .*: could not download .*HTTP 404"):
+    with pytest.raises(DataError, match=r"; download into .*: could not download .*HTTP 404"):
         find_mnist(mirrors=[base + "missing/"], checksums=checksums)

@@ -142,9 +142,9 @@ def find_mnist(
         except DataError as error:
             tried.append(f"download into {destination}: {error}")
     raise DataError(
-        "MNIST not found. Looked in:\n"
-        + "\n".join(f"  - {line}" for line in tried)
-        + f"\nFix: put {', '.join(FILES)} in the repository's data/mnist/, "
+        "MNIST not found; looked in: "
+        + "; ".join(tried)
+        + f". Fix: put {', '.join(FILES)} in the repository's data/mnist/, "
         "or set NPNET_DATA (or data.root / --data-dir) to a directory holding them."
     )
 

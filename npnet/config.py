@@ -1,0 +1,377 @@
+"""Experiment configs: YAML in, validated dataclasses out.
+
+Every mistake is a `ConfigError` naming the file and the key path, e.g.
+
+    configs/cnn.yaml: model.layers[3].conv2d: unknown key 'filter'; did you mean 'filters'?
+
+Components (layers, loss, optimizer, schedule) are constructed once while loading, so their
+own argument checks run before any data is read. `to_dict` gives the fully resolved config
+(defaults, overrides and seed included) that a run directory keeps, and loading that dict
+again gives the same config.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from npnet.errors import ConfigError
+from npnet.registry import DATASETS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES, Registry, did_you_mean
+from npnet.validate import boolean, non_negative_int, number, one_of, positive_int
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, how it is split and normalized; `options` go to the dataset's builder."""
+
+    dataset: str = "mnist"
+    validation: int | float = 5000
+    normalize: str = "standard"
+    train_size: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    """The per-sample input shape (None: the dataset's) and the layers, in order."""
+
+    layers: list[dict[str, dict[str, Any]]]
+    input_shape: list[int] | None = None
+
+
+@dataclass
+class Component:
+    """A registered component by name, with its constructor arguments."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 64
+    shuffle: bool = True
+    eval_batch_size: int = 1000
+    clip_grad_norm: float | None = None
+    # {"metric": "val_loss" | "val_accuracy", "patience": int, "min_delta": float} or None
+    early_stopping: dict[str, Any] | None = None
+    log_grad_norms: bool = False  # per-parameter gradient norms per epoch, in grad_norms.csv
+
+
+@dataclass
+class RegularizationConfig:
+    """`l2`: λ of the coupled penalty 0.5·λ·Σ W² on weights (biases are not penalized)."""
+
+    l2: float = 0.0
+
+
+@dataclass
+class Config:
+    name: str
+    model: ModelConfig
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: Component = field(default_factory=lambda: Component("softmax_cross_entropy"))
+    optimizer: Component = field(default_factory=lambda: Component("sgd", {"lr": 0.01}))
+    schedule: Component = field(default_factory=lambda: Component("constant"))
+    regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    source: str = field(default="<config>", compare=False)
+
+
+TOP_LEVEL_KEYS = [f.name for f in fields(Config) if f.name != "source"]
+DATA_KEYS = ["dataset", "validation", "normalize", "train_size"]
+NORMALIZATIONS = ["none", "scale", "standard"]
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, override (`["optimizer.lr=0.01", ...]`) and validate the YAML config at `path`."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such config file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{source}: cannot read the config ({error})") from None
+    raw = parse_yaml(text, source)
+    for override in overrides or []:
+        apply_override(raw, override, source)
+    return config_from_dict(raw, source)
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{source}: invalid YAML: {where}{problem}") from None
+    if raw is None:
+        raise ConfigError(f"{source}: the config is empty; start from configs/cnn.yaml")
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: the config must be a mapping of keys, got {type(raw).__name__}"
+        )
+    return raw
+
+
+OVERRIDE_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def apply_override(raw: dict[str, Any], override: str, source: str) -> None:
+    """Set `KEY=VALUE` in the raw config; KEY is a dotted path (`model.layers[0].dense.units`),
+    VALUE is parsed as YAML (`0.01`, `true`, `[1, 28, 28]`). Missing mappings are created so
+    that e.g. `schedule.name=cosine` works on a config without a schedule."""
+    where = f"{source}: --set {override!r}"
+    if "=" not in override:
+        raise ConfigError(f"{where}: expected KEY=VALUE, e.g. optimizer.lr=0.01")
+    key, text = override.split("=", 1)
+    steps = [name or int(index) for name, index in OVERRIDE_STEP.findall(key)]
+    if not key or "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps)[1:] != key:
+        raise ConfigError(
+            f"{where}: {key!r} is not a key path like optimizer.lr or model.layers[0]"
+        )
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"{where}: the value {text!r} is not valid YAML") from None
+    node: Any = raw
+    for position, step in enumerate(steps[:-1]):
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                raise ConfigError(f"{where}: '{key_path(steps[: position + 1])}' does not exist")
+            node = node[step]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: '{key_path(steps[:position])}' is not a mapping")
+        child = node.get(step)
+        if child is None:
+            child = node[step] = {}
+        elif isinstance(child, str):  # `optimizer: adam` becomes `optimizer: {name: adam}`
+            child = node[step] = {"name": child}
+        node = child
+    last = steps[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise ConfigError(f"{where}: {key!r} does not exist")
+    elif not isinstance(node, dict):
+        raise ConfigError(f"{where}: '{key_path(steps[:-1])}' is not a mapping")
+    node[last] = value
+
+
+def key_path(steps: list[str | int]) -> str:
+    return "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps).lstrip(".")
+
+
+class Checker:
+    """Validates one raw config, prefixing every error with the file and the key path."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def error(self, path: str, message: str) -> ConfigError:
+        return ConfigError(
+            f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}"
+        )
+
+    def mapping(self, value: Any, path: str, allowed: list[str]) -> dict[str, Any]:
+        """`value` as a dict (None counts as empty) whose keys are all in `allowed`."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(path, f"expected a mapping of keys, got {value!r}")
+        for key in value:
+            if key not in allowed:
+                hint = did_you_mean(str(key), allowed)
+                raise self.error(
+                    path, f"unknown key {key!r}{hint} (valid keys: {', '.join(allowed)})"
+                )
+        return value
+
+    def check(self, path: str, check: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run an npnet.validate check, re-raising its error with the file and path in front."""
+        try:
+            return check(*args, **kwargs)
+        except ConfigError as error:
+            raise self.error(path, str(error)) from None
+
+    def component(self, value: Any, path: str, registry: Registry) -> Component:
+        """`adam` or `{name: adam, lr: 0.001}`, constructed once so its arguments are checked."""
+        if isinstance(value, str):
+            name, args = value, {}
+        elif isinstance(value, dict):
+            if "name" not in value:
+                raise self.error(path, f"missing 'name' (choices: {', '.join(registry.names())})")
+            args = {k: v for k, v in value.items() if k != "name"}
+            name = value["name"]
+        else:
+            raise self.error(path, f"expected a {registry.kind} name or a mapping with 'name'")
+        self.check(path, registry.build, name, args)
+        return Component(name, args)
+
+    def early_stopping(self, value: Any, path: str) -> dict[str, Any]:
+        """`{patience: 3}` filled in to `{metric: val_loss, patience: 3, min_delta: 0.0}`."""
+        raw = self.mapping(value, path, ["metric", "patience", "min_delta"])
+        if "patience" not in raw:
+            raise self.error(path, "missing required key 'patience' (epochs without improvement)")
+        metric = raw.get("metric", "val_loss")
+        return {
+            "metric": self.check(
+                f"{path}.metric", one_of, "metric", metric, ["val_loss", "val_accuracy"]
+            ),
+            "patience": self.check(f"{path}.patience", positive_int, "patience", raw["patience"]),
+            "min_delta": self.check(
+                f"{path}.min_delta", number, "min_delta", raw.get("min_delta", 0.0), low=0
+            ),
+        }
+
+    def layers(self, value: Any, path: str) -> list[dict[str, dict[str, Any]]]:
+        """`[relu, {dense: {units: 10}}, ...]` as `[{"relu": {}}, {"dense": {"units": 10}}]`."""
+        if not isinstance(value, list) or not value:
+            raise self.error(
+                path, "expected a non-empty list of layers, e.g. [flatten, {dense: {units: 10}}]"
+            )
+        layers = []
+        for index, entry in enumerate(value):
+            where = f"{path}[{index}]"
+            if isinstance(entry, str):
+                name, args = entry, {}
+            elif isinstance(entry, dict) and len(entry) == 1:
+                name, args = next(iter(entry.items()))
+                args = {} if args is None else args
+                if not isinstance(args, dict):
+                    raise self.error(
+                        f"{where}.{name}", f"expected a mapping of arguments, got {args!r}"
+                    )
+            else:
+                raise self.error(where, "expected a layer name or a one-key mapping {name: {args}}")
+            self.check(where, LAYERS.get, name)
+            self.check(f"{where}.{name}", LAYERS.build, name, args)
+            layers.append({name: dict(args)})
+        return layers
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
+    """Validate a raw config mapping (as read from YAML) into a `Config`."""
+    c = Checker(source)
+    raw = c.mapping(raw, "", TOP_LEVEL_KEYS)
+    for required in ("name", "model"):
+        if required not in raw:
+            raise c.error("", f"missing required key '{required}'")
+    name = raw["name"]
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise c.error(
+            "name", f"must be a short name of letters, digits, '-', '_' or '.', got {name!r}"
+        )
+    seed = c.check("seed", non_negative_int, "seed", raw.get("seed", 0))
+
+    data_raw = raw.get("data") or {}
+    if not isinstance(data_raw, dict):
+        raise c.error("data", f"expected a mapping of keys, got {data_raw!r}")
+    dataset = data_raw.get("dataset", "mnist")
+    c.check("data.dataset", DATASETS.get, dataset)
+    option_names = list(DATASETS.parameters(dataset))
+    c.mapping(data_raw, "data", DATA_KEYS + option_names)
+    validation = data_raw.get("validation", 5000)
+    if isinstance(validation, float):
+        c.check("data.validation", number, "validation", validation, low=0, high=1, high_open=True)
+    else:
+        c.check("data.validation", non_negative_int, "validation", validation)
+    train_size = data_raw.get("train_size")
+    if train_size is not None:
+        c.check("data.train_size", positive_int, "train_size", train_size)
+    data = DataConfig(
+        dataset=dataset,
+        validation=validation,
+        normalize=c.check(
+            "data.normalize",
+            one_of,
+            "normalize",
+            data_raw.get("normalize", "standard"),
+            NORMALIZATIONS,
+        ),
+        train_size=train_size,
+        options={k: v for k, v in data_raw.items() if k not in DATA_KEYS},
+    )
+
+    model_raw = c.mapping(raw["model"], "model", ["input_shape", "layers"])
+    if "layers" not in model_raw:
+        raise c.error("model", "missing required key 'layers'")
+    input_shape = model_raw.get("input_shape")
+    if input_shape is not None:
+        if not isinstance(input_shape, list) or not input_shape:
+            raise c.error(
+                "model.input_shape",
+                f"expected a list of positive ints like [1, 28, 28], got {input_shape!r}",
+            )
+        for dim in input_shape:
+            c.check("model.input_shape", positive_int, "input_shape", dim)
+    model = ModelConfig(
+        layers=c.layers(model_raw["layers"], "model.layers"), input_shape=input_shape
+    )
+
+    regularization_raw = c.mapping(raw.get("regularization"), "regularization", ["l2"])
+    train_raw = c.mapping(raw.get("train"), "train", [f.name for f in fields(TrainConfig)])
+    train = TrainConfig(**train_raw)
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        c.check(f"train.{key}", positive_int, key, getattr(train, key))
+    c.check("train.shuffle", boolean, "shuffle", train.shuffle)
+    c.check("train.log_grad_norms", boolean, "log_grad_norms", train.log_grad_norms)
+    if train.clip_grad_norm is not None:
+        c.check(
+            "train.clip_grad_norm",
+            number,
+            "clip_grad_norm",
+            train.clip_grad_norm,
+            low=0,
+            low_open=True,
+        )
+    if train.early_stopping is not None:
+        train.early_stopping = c.early_stopping(train.early_stopping, "train.early_stopping")
+    schedule = c.component(raw.get("schedule", "constant"), "schedule", SCHEDULES)
+    if data.validation == 0:
+        if train.early_stopping is not None:
+            raise c.error("train.early_stopping", "needs a validation split; set data.validation")
+        if schedule.name == "reduce_on_plateau":
+            raise c.error(
+                "schedule", "reduce_on_plateau needs a validation split; set data.validation"
+            )
+
+    return Config(
+        name=name,
+        seed=seed,
+        data=data,
+        model=model,
+        loss=c.component(raw.get("loss", "softmax_cross_entropy"), "loss", LOSSES),
+        optimizer=c.component(
+            raw.get("optimizer", {"name": "sgd", "lr": 0.01}), "optimizer", OPTIMIZERS
+        ),
+        schedule=schedule,
+        regularization=RegularizationConfig(
+            l2=c.check("regularization.l2", number, "l2", regularization_raw.get("l2", 0.0), low=0)
+        ),
+        train=train,
+        source=source,
+    )
+
+
+def to_dict(config: Config) -> dict[str, Any]:
+    """The fully resolved config as plain data, in the same shape a YAML config has."""
+    data = asdict(config)
+    data.pop("source")
+    data_section = data["data"]
+    data_section.update(data_section.pop("options"))
+    for key in ("loss", "optimizer", "schedule"):
+        data[key] = {"name": data[key]["name"], **data[key]["args"]}
+    return data
+
+
+def dump_yaml(config: Config) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False, default_flow_style=None)

@@ -1,0 +1,73 @@
+"""The network: shape inference, build-time shape errors, state save/load checks."""
+
+import numpy as np
+import pytest
+
+from npnet.errors import ConfigError, RunError
+from npnet.nn.network import Network
+
+CNN = [
+    {"conv2d": {"filters": 4, "kernel": 3, "padding": 1}},
+    {"relu": {}},
+    {"max_pool2d": {"size": 2}},
+    {"flatten": {}},
+    {"dense": {"units": 10}},
+]
+
+
+def build(specs, shape=(1, 8, 8), dtype=np.float32):
+    return Network.from_specs(specs, shape, np.random.default_rng(0), dtype)
+
+
+def test_shapes_are_inferred_layer_by_layer():
+    net = build(CNN)
+    assert [row["output_shape"] for row in net.summary()] == [
+        (4, 8, 8),
+        (4, 8, 8),
+        (4, 4, 4),
+        (64,),
+        (10,),
+    ]
+    assert [row["params"] for row in net.summary()] == [4 * 9 + 4, 0, 0, 0, 64 * 10 + 10]
+    assert net.num_params() == 40 + 650
+    out = net.forward(np.zeros((5, 1, 8, 8), np.float32))
+    assert out.shape == (5, 10)
+    assert out.dtype == np.float32
+
+
+def test_first_layer_skips_its_input_gradient():
+    net = build(CNN)
+    assert net.layers[0].input_grad is False
+    assert all(layer.input_grad for layer in net.layers[1:])
+    net.forward(np.ones((2, 1, 8, 8), np.float32), training=True)
+    assert net.backward(np.ones((2, 10), np.float32)) is None
+    assert set(net.gradients()) == set(net.parameters()) == {"0.W", "0.b", "4.W", "4.b"}
+
+
+def test_same_seed_same_weights():
+    a, b = build(CNN), build(CNN)
+    for key, value in a.parameters().items():
+        np.testing.assert_array_equal(value, b.parameters()[key])
+
+
+def test_dense_after_conv_without_flatten_names_the_layer():
+    with pytest.raises(ConfigError, match=r"^model.layers\[3\] \(dense\): .*flatten"):
+        build([*CNN[:3], {"dense": {"units": 10}}])
+
+
+def test_kernel_larger_than_input_names_the_layer():
+    with pytest.raises(ConfigError, match=r"^model.layers\[0\] \(conv2d\): "):
+        build([{"conv2d": {"filters": 2, "kernel": 5}}], shape=(1, 3, 3))
+
+
+def test_load_state_checks_keys_and_shapes():
+    net = build(CNN)
+    state = {k: v.copy() for k, v in net.state().items()}
+    with pytest.raises(RunError, match=r"missing \['4.b'\]"):
+        net.load_state({k: v for k, v in state.items() if k != "4.b"}, "w.npz")
+    wrong = dict(state, **{"4.W": np.zeros((3, 10), np.float32)})
+    with pytest.raises(RunError, match=r"w.npz: layer 4 \(dense\) '4.W' has shape \(3, 10\)"):
+        net.load_state(wrong, "w.npz")
+    state["4.b"][:] = 7
+    net.load_state(state, "w.npz")
+    assert np.all(net.parameters()["4.b"] == 7)
