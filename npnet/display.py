@@ -239,10 +239,8 @@ def registry_tables() -> list[Table]:
 
 def runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> Table:
     table = Table(title=f"runs in {runs_dir}", title_justify="left")
+    table.add_column("run (date-time-name)", no_wrap=True)
     for column, justify in (
-        ("run", "left"),
-        ("name", "left"),
-        ("date", "left"),
         ("status", "left"),
         ("epochs", "right"),
         ("best val acc", "right"),
@@ -256,8 +254,6 @@ def runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> Table:
         seconds = row["duration_seconds"]
         table.add_row(
             row["run"],
-            row["name"],
-            row["date"],
             f"[{colour}]{row['status']}[/]",
             "-" if row["epochs"] is None else str(row["epochs"]),
             percent(row["best_val_accuracy"]),
@@ -307,6 +303,11 @@ def compare_tables(comparison: dict[str, Any]) -> list[Table]:
 # gradnorms, features); the numbers come from npnet.explain ----------------------------
 
 
+def dims(shape: tuple[int, ...]) -> str:
+    """(55000, 1, 28, 28) as "55000×1×28×28": compact enough for an 80-column table."""
+    return "×".join(str(d) for d in shape)
+
+
 def summary_table(result: dict[str, Any]) -> Table:
     table = Table(
         title=f"{result['name']}: forward pass of {result['samples']} training samples through "
@@ -326,11 +327,11 @@ def summary_table(result: dict[str, Any]) -> Table:
     ):
         table.add_column(column, justify=justify)
     for row in result["rows"]:
-        shapes = ", ".join(f"{k} {v}" for k, v in row["param_shapes"].items())
+        shapes = " ".join(f"{k} {dims(v)}" for k, v in row["param_shapes"].items())
         table.add_row(
             str(row["index"]),
             row["layer"],
-            str(row["output_shape"]),
+            dims(row["output_shape"]),
             shapes,
             f"{row['params']:,}",
             f"{row['flops']:,}" if row["flops"] else "",
@@ -341,7 +342,7 @@ def summary_table(result: dict[str, Any]) -> Table:
     table.add_row(
         "",
         "[bold]total[/]",
-        f"{result['input_shape']} in",
+        f"{dims(result['input_shape'])} in",
         "",
         f"[bold]{result['params']:,}[/]",
         f"[bold]{result['flops']:,}[/]",
@@ -358,14 +359,19 @@ def dataset_tables(result: dict[str, Any]) -> list[Table]:
         title_justify="left",
     )
     for column in ("split", "stage", "shape", "dtype", "min", "max", "mean", "std"):
-        stats.add_column(column, justify="left" if column in ("split", "stage") else "right")
+        stats.add_column(
+            column,
+            justify="left" if column in ("split", "stage") else "right",
+            no_wrap=column == "shape",
+        )
     for row in result["rows"]:
         stats.add_row(
             row["split"],
             row["stage"],
-            str(row["shape"]),
+            dims(row["shape"]),
             row["dtype"],
-            *(number(row[key]) for key in ("min", "max", "mean", "std")),
+            *(f"{row[key]:.4g}" for key in ("min", "max")),
+            *(f"{row[key]:.4f}" for key in ("mean", "std")),
         )
     tables = [stats]
     if result["classes"]:
@@ -374,7 +380,7 @@ def dataset_tables(result: dict[str, Any]) -> list[Table]:
         for c in range(len(result["classes"][0]["counts"])):
             counts.add_column(str(c), justify="right")
         for row in result["classes"]:
-            counts.add_row(row["split"], *(f"{n:,}" for n in row["counts"]))
+            counts.add_row(row["split"], *(str(n) for n in row["counts"]))
         tables.append(counts)
     if result["info"]:
         info = Table(title="dataset info", title_justify="left")
@@ -493,7 +499,7 @@ def grad_norm_table(result: dict[str, Any]) -> Table:
 
 def feature_table(result: dict[str, Any]) -> Table:
     table = Table(
-        title=f"feature maps {result['shape']} of layer {result['layer']} (conv2d) for test "
+        title=f"feature maps {dims(result['shape'])} of layer {result['layer']} (conv2d) for test "
         f"image {result['image']} (label {result['label']})",
         title_justify="left",
     )

@@ -211,76 +211,93 @@ def resume(run_dir: Path, callback: Callback | None = None) -> dict[str, Any]:
 def run_epochs(
     exp: Experiment, run_dir: Path, state: TrainingState, callback: Callback
 ) -> dict[str, Any]:
-    """Train from `state.epoch + 1` to the configured number of epochs, checkpointing after
-    each; stops early on divergence, an interrupt (Ctrl-C, SIGTERM) or early stopping."""
+    """Train from `state.epoch + 1` to the configured number of epochs, then evaluate on the
+    test split and write summary.json. Any error on the way still leaves a summary, with
+    status `failed` and the error, before it propagates."""
     config, data, train = exp.config, exp.dataset, exp.config.train
-    classify = data.num_classes is not None
     exp.net.set_noise_rng(state.noise_rng)
     callback.on_train_start(run_dir, exp.net, exp.dataset)
-    status, message = "completed", None
-    batches = -(-len(data.x_train) // train.batch_size)
     session_start = time.perf_counter()
-    with interrupts_as_keyboard_interrupt():
-        for epoch in range(state.epoch + 1, train.epochs + 1):
-            callback.on_epoch_start(epoch, train.epochs, batches)
-            epoch_start = time.perf_counter()
-            lr = exp.optimizer.lr
+    test = {"loss": None, "accuracy": None}
+    try:
+        with interrupts_as_keyboard_interrupt():
             try:
-                row = train_epoch(exp, state.shuffle_rng, callback)
+                status, message = epoch_loop(exp, run_dir, state, callback)
             except KeyboardInterrupt:
+                # Checkpoints are written atomically after each epoch, so whenever the
+                # interrupt lands, the last completed epoch is on disk.
                 status = "interrupted"
                 message = (
-                    f"interrupted during epoch {epoch}; the last completed epoch ({epoch - 1}) "
-                    f"is saved. Resume with: npnet train --resume {run_dir}"
+                    f"interrupted after epoch {state.epoch}, which is saved. "
+                    f"Resume with: npnet train --resume {run_dir}"
                 )
-                break
-            except Diverged as diverged:
-                status = "diverged"
-                message = (
-                    f"the loss became NaN or infinite at epoch {epoch}, batch "
-                    f"{diverged.args[0] + 1}; try a lower learning rate (optimizer.lr, now "
-                    f"{lr:g}) or gradient clipping (train.clip_grad_norm); the weights of the "
-                    f"last good epoch are kept"
-                )
-                break
-            val = evaluate(
-                exp.net, exp.loss, data.x_val, data.y_val, train.eval_batch_size, classify
+        if state.rows and status == "completed":
+            if state.best is not None:
+                exp.net.load_state(state.best["state"])
+            test = evaluate(
+                exp.net,
+                exp.loss,
+                data.x_test,
+                data.y_test,
+                train.eval_batch_size,
+                data.num_classes is not None,
             )
-            row = {
-                "epoch": epoch,
-                **row,
-                "val_loss": val["loss"],
-                "val_accuracy": val["accuracy"],
-                "lr": lr,
-                "seconds": round(time.perf_counter() - epoch_start, 3),
-            }
-            state.rows.append(row)
-            state.epoch = epoch
-            exp.optimizer.lr = exp.schedule.step(val["loss"])
-            stop = early_stopping.update(state, exp, row) if train.early_stopping else False
-            # The checkpoint and the delivered weights are written together, after the epoch.
-            checkpoint.save(run_dir, exp, state)
-            runs.write_metrics(run_dir, state.rows)
-            if train.log_grad_norms:
-                runs.write_grad_norms(run_dir, state.rows)
-            runs.save_arrays(run_dir / runs.WEIGHTS_FILE, delivered_weights(exp, state))
-            callback.on_epoch_end(row)
-            if stop:
-                message = early_stopping.message(state, train.early_stopping)
-                break
-
+    except Exception as error:
+        state.seconds += time.perf_counter() - session_start
+        message = f"{type(error).__name__}: {error}"
+        runs.write_summary(run_dir, summarize(config, run_dir, exp, state, "failed", message, test))
+        raise
     state.seconds += time.perf_counter() - session_start
-    test = {"loss": None, "accuracy": None}
-    if state.rows and status == "completed":
-        if state.best is not None:
-            exp.net.load_state(state.best["state"])
-        test = evaluate(
-            exp.net, exp.loss, data.x_test, data.y_test, train.eval_batch_size, classify
-        )
     summary = summarize(config, run_dir, exp, state, status, message, test)
     runs.write_summary(run_dir, summary)
     callback.on_train_end(summary)
     return summary
+
+
+def epoch_loop(
+    exp: Experiment, run_dir: Path, state: TrainingState, callback: Callback
+) -> tuple[str, str | None]:
+    """The epochs: train, validate, step the schedule, checkpoint. Returns the status
+    (`completed` or `diverged`) and a message for the user, if any."""
+    data, train = exp.dataset, exp.config.train
+    classify = data.num_classes is not None
+    batches = -(-len(data.x_train) // train.batch_size)
+    for epoch in range(state.epoch + 1, train.epochs + 1):
+        callback.on_epoch_start(epoch, train.epochs, batches)
+        epoch_start = time.perf_counter()
+        lr = exp.optimizer.lr
+        try:
+            row = train_epoch(exp, state.shuffle_rng, callback)
+        except Diverged as diverged:
+            return "diverged", (
+                f"the loss became NaN or infinite at epoch {epoch}, batch "
+                f"{diverged.args[0] + 1}; try a lower learning rate (optimizer.lr, now "
+                f"{lr:g}) or gradient clipping (train.clip_grad_norm); the weights of the "
+                f"last good epoch are kept"
+            )
+        val = evaluate(exp.net, exp.loss, data.x_val, data.y_val, train.eval_batch_size, classify)
+        row = {
+            "epoch": epoch,
+            **row,
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "lr": lr,
+            "seconds": round(time.perf_counter() - epoch_start, 3),
+        }
+        state.rows.append(row)
+        state.epoch = epoch
+        exp.optimizer.lr = exp.schedule.step(val["loss"])
+        stop = early_stopping.update(state, exp, row) if train.early_stopping else False
+        # The checkpoint and the delivered weights are written together, after the epoch.
+        checkpoint.save(run_dir, exp, state)
+        runs.write_metrics(run_dir, state.rows)
+        if train.log_grad_norms:
+            runs.write_grad_norms(run_dir, state.rows)
+        runs.save_arrays(run_dir / runs.WEIGHTS_FILE, delivered_weights(exp, state))
+        callback.on_epoch_end(row)
+        if stop:
+            return "completed", early_stopping.message(state, train.early_stopping)
+    return "completed", None
 
 
 def delivered_weights(exp: Experiment, state: TrainingState) -> dict[str, np.ndarray]:
