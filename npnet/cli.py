@@ -236,15 +236,18 @@ def evaluate(
 ) -> None:
     """Rebuild a run's network from its directory and report loss, accuracy, per-class
     precision/recall and the confusion matrix."""
-    from npnet.display import eval_tables
+    from npnet.display import epochs_table, eval_tables
     from npnet.evaluate import evaluate_run
-    from npnet.runs import resolve_run_dir
+    from npnet.runs import read_metrics, resolve_run_dir
 
     with user_errors():
         result = evaluate_run(resolve_run_dir(run, runs_dir), split, data_dir)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
+    history = read_metrics(Path(result["run_dir"]))
+    if history:
+        console.print(epochs_table(history))
     for table in eval_tables(result):
         console.print(table)
 

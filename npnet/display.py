@@ -19,6 +19,7 @@ from rich.table import Table
 
 from npnet.data import Dataset
 from npnet.nn.network import Network
+from npnet.runs import read_metrics
 from npnet.train import Callback
 
 
@@ -28,6 +29,44 @@ def percent(value: float | None) -> str:
 
 def number(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One block character per value, scaled from the smallest (▁) to the largest (█)."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    span = high - low
+    return "".join(SPARK[round((v - low) / span * 7) if span else 7] for v in known)
+
+
+def epochs_table(rows: list[dict[str, Any]]) -> Table:
+    """Per-epoch metrics with a sparkline of the validation accuracy (or loss) underneath, so
+    the trend shows in a terminal without plots."""
+    table = Table(title="epochs", title_justify="left")
+    for column in ("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "seconds"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(
+            str(int(row["epoch"])),
+            number(row["train_loss"]),
+            percent(row["train_accuracy"]),
+            number(row["val_loss"]),
+            percent(row["val_accuracy"]),
+            f"{row['lr']:.3g}",
+            f"{row['seconds']:.1f}",
+        )
+    accuracies = [row["val_accuracy"] for row in rows]
+    if any(a is not None for a in accuracies):
+        table.caption = f"val accuracy {sparkline(accuracies)}"
+    elif rows and rows[0]["val_loss"] is not None:
+        table.caption = f"val loss {sparkline([row['val_loss'] for row in rows])}"
+    table.caption_justify = "left"
+    return table
 
 
 def model_table(net: Network, title: str = "model") -> Table:
@@ -53,6 +92,7 @@ class TrainingProgress(Callback):
     def __init__(self, console: Console):
         self.console = console
         self.progress: Progress | None = None
+        self.run_dir: Path | None = None
         self.task = None
         self.loss_sum = 0.0
         self.correct_sum = 0.0
@@ -60,6 +100,7 @@ class TrainingProgress(Callback):
         self.epochs = 0
 
     def on_train_start(self, run_dir: Path, net: Network, dataset: Dataset) -> None:
+        self.run_dir = run_dir
         self.console.print(f"run directory: [bold]{escape(str(run_dir))}[/]")
         self.console.print(
             f"data: {dataset.name}, {len(dataset.x_train):,} train / {len(dataset.x_val):,} "
@@ -106,6 +147,9 @@ class TrainingProgress(Callback):
 
     def on_train_end(self, summary: dict[str, Any]) -> None:
         self.stop()
+        rows = read_metrics(self.run_dir)
+        if len(rows) > 1:
+            self.console.print(epochs_table(rows))
         status = summary["status"]
         colour = "green" if status == "completed" else "yellow"
         self.console.print(f"status: [{colour}]{status}[/]", highlight=False)
@@ -126,7 +170,9 @@ class TrainingProgress(Callback):
 
 
 def eval_tables(result: dict[str, Any]) -> list[Table]:
-    headline = Table(title=f"{result['split']} split of {result['run_dir']}", title_justify="left")
+    headline = Table(
+        title=f"{result['split']} split ({Path(result['run_dir']).name})", title_justify="left"
+    )
     headline.add_column("samples", justify="right")
     headline.add_column("loss", justify="right")
     headline.add_column("accuracy", justify="right")
