@@ -67,9 +67,16 @@ def max_pool2d_forward(
 def max_pool2d(x: np.ndarray, size: int = 2, stride: int | None = None) -> np.ndarray:
     """Y[n, c, i, j] = max_{0 ≤ p, q < k} X[n, c, i·s + p, j·s + q] (stride s defaults to k).
 
-    x (N, C, H, W) -> (N, C, OH, OW), OH = ⌊(H - k) / s⌋ + 1.
+    x (N, C, H, W) -> (N, C, OH, OW), OH = ⌊(H - k) / s⌋ + 1. Only the maxima: an evaluation
+    forward has no use for where they are, which `max_pool2d_forward` also tracks.
     """
-    return max_pool2d_forward(x, size, stride)[0]
+    stride = size if stride is None else stride
+    offsets = window_offsets(x, size, stride)
+    _, first = next(offsets)
+    out = first.copy()
+    for _, window in offsets:
+        np.maximum(out, window, out=out)
+    return out
 
 
 def max_pool2d_backward(

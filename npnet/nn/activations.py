@@ -32,7 +32,8 @@ class ReLU(Layer):
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         # The slope is 1 where x > 0 and 0 elsewhere: a boolean mask (1 byte per entry) is the
         # whole of it, and multiplying by it is cheaper than building a float derivative array.
-        self.mask = x > 0
+        # Evaluation has no backward pass, so it skips the mask.
+        self.mask = x > 0 if training else None
         return F.relu(x)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:

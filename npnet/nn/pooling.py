@@ -8,6 +8,7 @@ from npnet.errors import ConfigError
 from npnet.functional.pooling import (
     avg_pool2d,
     avg_pool2d_backward,
+    max_pool2d,
     max_pool2d_backward,
     max_pool2d_forward,
     pool_output_size,
@@ -61,8 +62,12 @@ class MaxPool2D(Pool2D):
         self.argmax: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        out, self.argmax = max_pool2d_forward(x, self.size, self.step)
         self.x_shape = x.shape
+        if not training:
+            # Evaluation needs only the maxima, not where they are: a third of the work.
+            self.argmax = None
+            return max_pool2d(x, self.size, self.step)
+        out, self.argmax = max_pool2d_forward(x, self.size, self.step)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
