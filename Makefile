@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/cnn.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test lint format torch clean
+.PHONY: help venv train test lint format bench torch clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ lint: $(STAMP)  ## ruff lint and format check
 format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: $(STAMP)  ## time npnet against PyTorch (if installed) on MLP, CNN, LeNet-5; writes bench.json
+	$(BIN)/python benchmarks/bench.py
 
 torch: $(STAMP)  ## install the CPU PyTorch the reference tests compare against
 	$(BIN)/python -m pip install --quiet torch==2.13.0

@@ -199,3 +199,30 @@ def test_run_directory_mistakes_are_one_line_with_exit_code_2(write_config, tmp_
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
     assert_user_error(invoke("eval", run_dir), "weights.npz: not a readable weights file")
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_list_shows_every_registered_component():
+    from npnet.registry import DATASETS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
+
+    result = CliRunner().invoke(app, ["list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for registry in (LAYERS, LOSSES, INITIALIZERS, OPTIMIZERS, SCHEDULES, DATASETS):
+        for name in registry.names():
+            assert f" {name} " in result.stdout, name
+    assert "filters, kernel, stride=1, padding=0" in result.stdout
+
+
+def test_gradcheck_all_passes_and_fails_on_a_broken_layer(monkeypatch):
+    result = invoke("gradcheck", "--all")
+    assert result.exit_code == 0, result.output
+    assert "passed" in result.stdout
+    correct = Dense.backward
+
+    def wrong(self, grad_out):
+        dx = correct(self, grad_out)
+        return dx * 1.01 if dx is not None else dx
+
+    monkeypatch.setattr(Dense, "backward", wrong)
+    result = invoke("gradcheck", "--all")
+    assert result.exit_code == 1
+    assert "FAILED" in result.stdout
