@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",  # joins a docstring's wrapped lines into paragraphs
 )
 console = Console()
 errors = Console(stderr=True)
@@ -80,7 +81,7 @@ def train(
         bool, typer.Option("--plot", help="Write the run's figures (npnet plot) at the end.")
     ] = False,
 ) -> None:
-    """Train a config; writes runs/<timestamp>-<name>/ and names it on the last line.
+    """Train a config; writes runs/YYYYmmdd-HHMMSS-NAME/ and names it on the last line.
 
     Exit code 0 when training completed, 1 when it diverged, 130 when interrupted
     (Ctrl-C or SIGTERM: the last completed epoch is saved and `--resume` continues it)."""
