@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from npnet import cli
 from npnet.cli import app
 from npnet.config import load_config
 from npnet.explain import fit_linear, grad_norm_table
@@ -35,8 +34,9 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
-    """A wide console, so table cells are not wrapped across lines and can be searched."""
-    monkeypatch.setattr(cli.console, "width", 200)
+    """A wide console, so table cells are not wrapped across lines and can be searched.
+    (rich reads COLUMNS when it renders; setting console.width would outlive the test.)"""
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 @pytest.fixture(scope="module")

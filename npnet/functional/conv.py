@@ -5,9 +5,10 @@ library, computes a cross-correlation and calls it a convolution):
 
     Y[n, f, i, j] = b[f] + Σ_{c, p, q} W[f, c, p, q] · Xpad[n, c, i·sh + p, j·sw + q]
 
-im2col copies every kh×kw window of Xpad into a column, so the sum becomes the product of
-W reshaped to (F, C·kh·kw) with the columns (C·kh·kw, N·OH·OW): one BLAS call. Its
-adjoint, col2im, adds each column of the gradient back onto the window it came from.
+im2col copies every kh×kw window of Xpad into a column, so for each image n the sum becomes
+the product of W reshaped to (F, C·kh·kw) with its columns (C·kh·kw, OH·OW): a batched
+BLAS call whose result (N, F, OH·OW) is already in NCHW order. Its adjoint, col2im, adds
+each column of the gradient back onto the window it came from.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from npnet.functional.linear import matrix_multiply
-
 Pair = tuple[int, int]
 Padding = tuple[Pair, Pair]  # ((top, bottom), (left, right))
+
+# The im2col columns of a chunk of images stay under this size (the 4 MiB L2 cache), so
+# the matrix product reads them from cache right after they are written.
+CHUNK_BYTES = 2**22
 
 
 def as_pair(value: int | Sequence[int]) -> Pair:
@@ -50,41 +53,64 @@ def pad_images(x: np.ndarray, padding: Padding) -> np.ndarray:
     (top, bottom), (left, right) = padding
     if top == bottom == left == right == 0:
         return x
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    n, c, h, w = x.shape
+    # Zeros and one copy: the same as np.pad, without its general machinery (2x faster on
+    # a batch of 64 MNIST images).
+    xpad = np.zeros((n, c, top + h + bottom, left + w + right), dtype=x.dtype)
+    xpad[:, :, top : top + h, left : left + w] = x
+    return xpad
 
 
-def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding) -> np.ndarray:
-    """Every window as a column: cols[(c, p, q), (n, i, j)] = Xpad[n, c, i·sh + p, j·sw + q].
+def im2col(
+    x: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    padding: Padding,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Every window as a column, image by image: cols[n, (c, p, q), (i, j)] =
+    Xpad[n, c, i·sh + p, j·sw + q].
 
-    x (N, C, H, W) -> cols (C·kh·kw, N·OH·OW). Rows are ordered like W.reshape(F, -1).
+    x (N, C, H, W) -> cols (N, C·kh·kw, OH·OW), written into `out` when given. Rows are
+    ordered like W.reshape(F, -1), so W.reshape(F, -1) @ cols[n] is image n's output.
     """
     (kh, kw), (sh, sw) = kernel, stride
     # (N, C, OH, OW, kh, kw): a strided view of Xpad, no data moved yet
     windows = sliding_window_view(pad_images(x, padding), (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     n, c, oh, ow = windows.shape[:4]
-    # The reshape of the transposed view is the one copy; this order reads Xpad along its rows.
-    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
+    if out is None:
+        out = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+    # The one copy; this order reads Xpad along its rows.
+    np.copyto(out.reshape(n, c, kh, kw, oh, ow), windows.transpose(0, 1, 4, 5, 2, 3))
+    return out
 
 
 def col2im(
     dcols: np.ndarray, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Padding
 ) -> np.ndarray:
-    """The adjoint of `im2col`: dX[n, c, i·sh + p, j·sw + q] += dcols[(c, p, q), (n, i, j)],
+    """The adjoint of `im2col`: dX[n, c, i·sh + p, j·sw + q] += dcols[n, (c, p, q), (i, j)],
     overlapping windows summing, the padding cropped off.
 
-    dcols (C·kh·kw, N·OH·OW) -> dx (N, C, H, W) (a view into the padded gradient).
+    dcols (N, C·kh·kw, OH·OW) -> dx (N, C, H, W) (a view into the padded gradient).
     """
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (pad_h, pad_w) = kernel, stride, padding
     oh, ow = conv_output_size(h, kh, sh, pad_h), conv_output_size(w, kw, sw, pad_w)
-    dcols = dcols.reshape(c, kh, kw, n, oh, ow)
-    # Accumulate channel-major, the order dcols is in: each add then reads whole contiguous
-    # blocks (25% faster at the MNIST CNN's shapes); dx is returned as a transposed view.
+    # Accumulate channel-major: with dcols from `conv2d_backward` (a (C·kh·kw, N, OH·OW)
+    # array seen as (N, C·kh·kw, OH·OW)) each add then reads whole contiguous blocks (25%
+    # faster at the MNIST CNN's shapes, and no slower for a contiguous dcols); dx is returned
+    # as a transposed view.
+    dcols = dcols.reshape(n, c, kh, kw, oh, ow).transpose(1, 0, 2, 3, 4, 5)
     dxp = np.zeros((c, n, h + sum(pad_h), w + sum(pad_w)), dtype=dcols.dtype)
     for p in range(kh):
         for q in range(kw):
-            dxp[:, :, p : p + sh * oh : sh, q : q + sw * ow : sw] += dcols[:, p, q]
+            dxp[:, :, p : p + sh * oh : sh, q : q + sw * ow : sw] += dcols[:, :, p, q]
     return dxp[:, :, pad_h[0] : pad_h[0] + h, pad_w[0] : pad_w[0] + w].transpose(1, 0, 2, 3)
+
+
+def images_per_chunk(bytes_per_image: int) -> int:
+    """How many images' im2col columns fit in CHUNK_BYTES (at least one)."""
+    return max(1, CHUNK_BYTES // bytes_per_image)
 
 
 def conv2d_forward(
@@ -93,27 +119,38 @@ def conv2d_forward(
     b: np.ndarray | None = None,
     stride: int | Sequence[int] = 1,
     padding: int | Sequence[int] | Padding = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """`conv2d`, also returning the im2col columns the backward pass needs.
+    *,
+    keep_cols: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`conv2d`, also returning the im2col columns the backward pass needs (None when
+    `keep_cols` is False: an evaluation pass then reuses one chunk's worth of memory).
 
-    x (N, C, H, W), W (F, C, kh, kw), b (F,) -> out (N, F, OH, OW), cols (C·kh·kw, N·OH·OW).
+    x (N, C, H, W), W (F, C, kh, kw), b (F,) -> out (N, F, OH, OW), cols (N, C·kh·kw, OH·OW).
     """
     stride, padding = as_pair(stride), as_padding(padding)
-    f, _, kh, kw = W.shape
+    f, c, kh, kw = W.shape
     n, _, h, w = x.shape
     oh, ow = (
         conv_output_size(h, kh, stride[0], padding[0]),
         conv_output_size(w, kw, stride[1], padding[1]),
     )
-    cols = im2col(x, (kh, kw), stride, padding)
-    out_fn = matrix_multiply(W.reshape(f, -1), cols).reshape(f, n, oh, ow)
-    # One pass both moves the filter axis second (F, N, ...) -> (N, F, ...) and adds the bias.
-    out = np.empty((n, f, oh, ow), dtype=out_fn.dtype)
-    if b is None:
-        np.copyto(out, out_fn.transpose(1, 0, 2, 3))
-    else:
-        np.add(out_fn.transpose(1, 0, 2, 3), b[:, None, None], out=out)
-    return out, cols
+    rows = W.reshape(f, c * kh * kw)
+    out = np.empty((n, f, oh * ow), dtype=np.result_type(x, W))
+    # A chunk of images at a time: its columns are still in cache when the matrix product
+    # reads them (the columns of a whole batch of 1000 would be 113 MB for the MNIST CNN's
+    # second conv), and Y[n] = W cols[n] comes out in NCHW order, with no transposing copy.
+    chunk = images_per_chunk(c * kh * kw * oh * ow * x.itemsize)
+    cols_shape = (n if keep_cols else min(n, chunk), c * kh * kw, oh * ow)
+    cols = np.empty(cols_shape, dtype=x.dtype)
+    for start in range(0, n, chunk):
+        part = slice(start, start + chunk)
+        x_part = x[part]
+        part_cols = cols[part] if keep_cols else cols[: len(x_part)]
+        im2col(x_part, (kh, kw), stride, padding, out=part_cols)
+        np.matmul(rows, part_cols, out=out[part])
+        if b is not None:
+            out[part] += b[:, None]
+    return out.reshape(n, f, oh, ow), (cols if keep_cols else None)
 
 
 def conv2d(
@@ -129,7 +166,7 @@ def conv2d(
     OH = ⌊(H + pad_top + pad_bottom - kh) / sh⌋ + 1 (likewise OW). `stride` is an int or
     (sh, sw); `padding` an int, (ph, pw) or ((top, bottom), (left, right)).
     """
-    return conv2d_forward(x, W, b, stride, padding)[0]
+    return conv2d_forward(x, W, b, stride, padding, keep_cols=False)[0]
 
 
 def conv2d_backward(
@@ -142,17 +179,26 @@ def conv2d_backward(
     *,
     input_grad: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """Gradients of `conv2d` with G = dL/dY as (F, N·OH·OW): dW = G colsᵀ, db = Σ G over
-    (n, i, j), dX = col2im(Wᵀ G).
+    """Gradients of `conv2d` with G[n] = dL/dY[n] as (F, OH·OW): dW = Σ_n G[n] cols[n]ᵀ,
+    db = Σ G over (n, i, j), dX = col2im(Wᵀ G[n] for each n).
 
     grad_out (N, F, OH, OW), cols from `conv2d_forward` -> dx (N, C, H, W) or None when
     `input_grad` is False (the col2im is skipped), dW (F, C, kh, kw), db (F,).
     """
-    f = W.shape[0]
-    g = grad_out.transpose(1, 0, 2, 3).reshape(f, -1)  # copies: (F, N·OH·OW), matching cols
-    dW = matrix_multiply(g, cols.T).reshape(W.shape)
-    db = g.sum(axis=1)
+    n, f = grad_out.shape[:2]
+    g = grad_out.reshape(n, f, -1)  # (N, F, OH·OW): image n's rows match cols[n]
+    # dWᵀ = Σ_n cols[n] G[n]ᵀ, one (C·kh·kw, F) product per image: OpenBLAS runs this
+    # orientation 1.5x faster than G[n] cols[n]ᵀ at the MNIST CNN's shapes.
+    dW = np.matmul(cols, g.transpose(0, 2, 1)).sum(axis=0).T.reshape(W.shape)
+    db = g.sum(axis=(0, 2))
     if not input_grad:
         return None, dW, db
-    dcols = matrix_multiply(W.reshape(f, -1).T, g)
-    return col2im(dcols, x_shape, W.shape[2:], as_pair(stride), as_padding(padding)), dW, db
+    # Wᵀ G as one matrix product over the whole batch, G with the filter axis first
+    # (F, N·OH·OW): faster than one product per image, and its (C·kh·kw, N, OH·OW) result
+    # is the order col2im adds fastest in (together 0.9 ms less for conv 32 at batch 64).
+    g_filters_first = grad_out.transpose(1, 0, 2, 3).reshape(f, -1)  # copies
+    dcols = (W.reshape(f, -1).T @ g_filters_first).reshape(-1, n, g.shape[2])
+    dx = col2im(
+        dcols.transpose(1, 0, 2), x_shape, W.shape[2:], as_pair(stride), as_padding(padding)
+    )
+    return dx, dW, db

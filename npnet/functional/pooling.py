@@ -1,9 +1,15 @@
 """Max and average pooling over square windows of NCHW images, forward and backward.
 
 A k×k window with stride s (no padding) gives OH = ⌊(H - k) / s⌋ + 1 (likewise OW), as in
-PyTorch. Both passes loop over the k·k offsets (p, q) of a window, never over pixels: the
-input pixels at offset (p, q) of every window form the strided view X[:, :, p::s, q::s]
-(cropped to OH×OW), so each step is one vectorized operation on an (N, C, OH, OW) array.
+PyTorch. The passes loop over the offsets of a window, never over pixels: the input pixels
+at offset (p, q) of every window form the strided view X[:, :, p::s, q::s] (cropped to
+OH×OW), so each step is one vectorized operation on an (N, C, OH, OW) array.
+
+The max pool's forward is separable: the maximum of a window is the maximum of its k row
+maxima. Taking the row maxima first (k views of X with stride s along the rows), then the
+maximum over k rows of that k times smaller array, starts from a pairwise maximum instead
+of a copy at each stage and reads whole rows in the second: fewer and cheaper passes than
+over the k² window views, each strided in both directions.
 
 Fast path: when the windows tile the image exactly (s = k dividing H and W) every pixel
 lies in exactly one window, so the backward writes each pixel once into an uninitialized
@@ -39,6 +45,54 @@ def window_offsets(x: np.ndarray, size: int, stride: int) -> Iterator[tuple[int,
             yield p * size + q, x[:, :, rows, columns]
 
 
+def offsets_along(x: np.ndarray, axis: int, size: int, stride: int) -> list[np.ndarray]:
+    """x[..., o·s + p, ...] over all windows o, for each offset 0 ≤ p < k along one axis
+    (2: rows, 3: columns): k strided views whose `axis` has length O = ⌊(len - k) / s⌋ + 1."""
+    length = pool_output_size(x.shape[axis], size, stride)
+    views = []
+    for p in range(size):
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(p, p + stride * (length - 1) + 1, stride)
+        views.append(x[tuple(index)])
+    return views
+
+
+def max_along(x: np.ndarray, axis: int, size: int, stride: int) -> np.ndarray:
+    """M[..., o, ...] = max_{0 ≤ p < k} x[..., o·s + p, ...] along one axis."""
+    views = offsets_along(x, axis, size, stride)
+    if size == 1:
+        return views[0].copy()
+    # Starting from the first two offsets saves a copy: one pass fewer of the k + 1.
+    out = np.maximum(views[0], views[1])
+    for view in views[2:]:
+        np.maximum(out, view, out=out)
+    return out
+
+
+def first_max_along(
+    x: np.ndarray, axis: int, size: int, stride: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`max_along`, and the first offset p attaining each maximum, in a small unsigned int
+    type."""
+    views = offsets_along(x, axis, size, stride)
+    index = np.zeros(views[0].shape, dtype=np.min_scalar_type(size - 1))
+    if size == 1:
+        return views[0].copy(), index
+    # Strictly greater: on a tie the earlier offset keeps the maximum, as in PyTorch. The
+    # comparison is written straight into `index`: True is offset 1, False offset 0.
+    np.greater(views[1], views[0], out=index)
+    out = np.maximum(views[0], views[1])
+    beats = np.empty(out.shape, dtype=bool)
+    offset_of = index.dtype.type  # keeps beats * offset in index's small type
+    for p, view in enumerate(views[2:], start=2):
+        np.greater(view, out, out=beats)
+        # Offsets only grow, so the last one to beat the running max is the largest; a
+        # branch-free maximum is 30x faster than a masked assignment on random masks.
+        np.maximum(index, beats * offset_of(p), out=index)
+        np.maximum(out, view, out=out)
+    return out, index
+
+
 def max_pool2d_forward(
     x: np.ndarray, size: int = 2, stride: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -46,21 +100,20 @@ def max_pool2d_forward(
     maximum (row-major), the only thing the backward pass needs.
 
     x (N, C, H, W) -> out (N, C, OH, OW), argmax (N, C, OH, OW) of a small unsigned int type.
+
+    Separably, like `max_pool2d`: q_h = the first column of maximum in each window's row h,
+    then p = the first of the k row maxima that is the window's maximum. Every row before
+    p holds only smaller values, and row p none equal before column q_p: p·k + q_p is the
+    first maximum in row-major order.
     """
     stride = size if stride is None else stride
-    offsets = window_offsets(x, size, stride)
-    _, first = next(offsets)
-    out = first.copy()
-    argmax = np.zeros(out.shape, dtype=np.min_scalar_type(size * size - 1))
-    beats = np.empty(out.shape, dtype=bool)
-    offset_of = argmax.dtype.type  # keeps beats * offset in argmax's small type
-    for offset, window in offsets:
-        # Strictly greater: on a tie the earlier offset keeps the maximum, as in PyTorch.
-        np.greater(window, out, out=beats)
-        # Offsets only grow, so the last one to beat the running max is the largest; a
-        # branch-free maximum is 30x faster than a masked assignment on random masks.
-        np.maximum(argmax, beats * offset_of(offset), out=argmax)
-        np.maximum(out, window, out=out)
+    row_max, column = first_max_along(x, 3, size, stride)  # (N, C, H, OW)
+    out, row = first_max_along(row_max, 2, size, stride)  # (N, C, OH, OW)
+    # argmax = p·k + q_p: take each window's column from its winning row p.
+    offset_type = np.min_scalar_type(size * size - 1)
+    argmax = row.astype(offset_type, copy=False) * offset_type.type(size)
+    for p, column_p in enumerate(offsets_along(column, 2, size, stride)):
+        argmax += column_p * (row == p)
     return out, argmax
 
 
@@ -69,14 +122,15 @@ def max_pool2d(x: np.ndarray, size: int = 2, stride: int | None = None) -> np.nd
 
     x (N, C, H, W) -> (N, C, OH, OW), OH = ⌊(H - k) / s⌋ + 1. Only the maxima: an evaluation
     forward has no use for where they are, which `max_pool2d_forward` also tracks.
+
+    Computed separably, the maximum along each window's rows first, then down the k row
+    maxima: the first step reads X as k column views of stride s, the second reads
+    contiguous rows of a k times smaller array. On the MNIST CNN's first pool at batch
+    1000 this is 1.4x as fast as taking the maximum over the k² strided window views.
     """
     stride = size if stride is None else stride
-    offsets = window_offsets(x, size, stride)
-    _, first = next(offsets)
-    out = first.copy()
-    for _, window in offsets:
-        np.maximum(out, window, out=out)
-    return out
+    row_max = max_along(x, 3, size, stride)
+    return max_along(row_max, 2, size, stride)
 
 
 def max_pool2d_backward(
