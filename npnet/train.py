@@ -138,8 +138,11 @@ def train_epoch(exp: Experiment, shuffle_rng: np.random.Generator, callback: Cal
     norm_sums = dict.fromkeys(params, 0.0) if config.train.log_grad_norms else None
     for batch, start in enumerate(range(0, n, batch_size)):
         x, y = x_all[start : start + batch_size], y_all[start : start + batch_size]
-        out = net.forward(x, training=True)
-        loss = exp.loss.forward(out, y)
+        # A diverging step overflows; the check below reports that as one clear message,
+        # so NumPy's overflow warnings would only be noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = net.forward(x, training=True)
+            loss = exp.loss.forward(out, y)
         if not np.isfinite(loss):
             raise Diverged(batch)
         net.backward(exp.loss.backward())
