@@ -71,3 +71,34 @@ def test_load_state_checks_keys_and_shapes():
     state["4.b"][:] = 7
     net.load_state(state, "w.npz")
     assert np.all(net.parameters()["4.b"] == 7)
+
+
+def test_a_max_pool_runs_before_the_relu_it_follows():
+    net = build(CNN + [{"relu": {}}])
+    names = [layer.name for layer in net.run_order]
+    assert names == ["conv2d", "max_pool2d", "relu", "flatten", "dense", "relu"]
+    assert [layer.name for layer in net.layers][1:3] == ["relu", "max_pool2d"]
+
+
+def test_pooling_before_the_relu_gives_the_same_outputs_and_gradients():
+    # max(relu(x)) = relu(max(x)), and the gradient of either order reaches the same entries:
+    # small integers make windows of negatives, of zeros and of ties (float64: any change shows).
+    net = build(
+        [{"relu": {}}, {"max_pool2d": {"size": 2}}, {"flatten": {}}, {"dense": {"units": 3}}],
+        dtype=np.float64,
+    )
+    for layer in net.layers:
+        layer.input_grad = True
+    x = np.random.default_rng(1).integers(-2, 3, size=(6, 1, 8, 8)).astype(np.float64)
+    grad = np.random.default_rng(2).normal(size=(6, 3))
+    results = []
+    for order in (list(net.layers), net.run_order):
+        net.run_order = order
+        out = net.forward(x, training=True)
+        dx = net.backward(grad)
+        results.append((out, dx, net.gradients()["3.W"].copy()))
+    (out_a, dx_a, dW_a), (out_b, dx_b, dW_b) = results
+    np.testing.assert_array_equal(out_a, out_b)
+    np.testing.assert_array_equal(dx_a, dx_b)
+    np.testing.assert_array_equal(dW_a, dW_b)
+    assert np.count_nonzero(dx_a) > 0

@@ -5,6 +5,10 @@
 
 Parameters are addressed as "<layer index>.<name>" ("0.W", "3.b"): the keys of `parameters()`,
 `gradients()`, the optimizer's state and the weights file.
+
+A ReLU followed by a max-pool runs after it instead: max(relu(x)) = relu(max(x)) because ReLU
+never reorders its inputs, so the outputs and gradients are the same, and ReLU (with its mask
+and the product in its backward pass) touches the pooled array, size² times smaller.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from npnet.errors import ConfigError, RunError
+from npnet.nn.activations import ReLU
 from npnet.nn.layer import Layer, Shape
+from npnet.nn.pooling import MaxPool2D
 from npnet.registry import LAYERS
 
 
@@ -25,6 +31,7 @@ class Network:
         self.layers = layers
         self.input_shape = tuple(input_shape)
         self.output_shape = layers[-1].out_shape if layers else self.input_shape
+        self.run_order = pool_before_relu(layers)
 
     @classmethod
     def from_specs(
@@ -63,14 +70,14 @@ class Network:
             layer.rng = rng
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        for layer in self.layers:
+        for layer in self.run_order:
             x = layer.forward(x, training)
         return x
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         """Fill every layer's grads; return dL/dx of the input (None unless the first layer's
         `input_grad` is on)."""
-        for layer in reversed(self.layers):
+        for layer in reversed(self.run_order):
             grad_out = layer.backward(grad_out)
             if grad_out is None:
                 break
@@ -137,3 +144,13 @@ class Network:
 
     def num_params(self) -> int:
         return sum(p.size for p in self.parameters().values())
+
+
+def pool_before_relu(layers: list[Layer]) -> list[Layer]:
+    """`layers` in the order the network runs them: each ReLU directly followed by a max-pool
+    swapped with it (see the module docstring)."""
+    order = list(layers)
+    for i in range(len(order) - 1):
+        if isinstance(order[i], ReLU) and isinstance(order[i + 1], MaxPool2D):
+            order[i], order[i + 1] = order[i + 1], order[i]
+    return order
