@@ -61,6 +61,7 @@ class TrainConfig:
     # {"metric": "val_loss" | "val_accuracy", "patience": int, "min_delta": float} or None
     early_stopping: dict[str, Any] | None = None
     log_grad_norms: bool = False  # per-parameter gradient norms per epoch, in grad_norms.csv
+    threads: int = 1  # slices of each batch run at once, one thread each (npnet.nn.parallel)
 
 
 @dataclass
@@ -320,7 +321,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
     regularization_raw = c.mapping(raw.get("regularization"), "regularization", ["l2"])
     train_raw = c.mapping(raw.get("train"), "train", [f.name for f in fields(TrainConfig)])
     train = TrainConfig(**train_raw)
-    for key in ("epochs", "batch_size", "eval_batch_size"):
+    for key in ("epochs", "batch_size", "eval_batch_size", "threads"):
         c.check(f"train.{key}", positive_int, key, getattr(train, key))
     c.check("train.shuffle", boolean, "shuffle", train.shuffle)
     c.check("train.log_grad_norms", boolean, "log_grad_norms", train.log_grad_norms)

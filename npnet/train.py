@@ -34,6 +34,7 @@ from npnet.errors import ConfigError
 from npnet.metrics import evaluate, predicted_classes
 from npnet.nn.loss import Loss
 from npnet.nn.network import Network
+from npnet.nn.parallel import DataParallel
 from npnet.optim.clip import clip_grad_norm
 from npnet.optim.optimizer import Optimizer
 from npnet.optim.schedule import Schedule
@@ -52,11 +53,15 @@ class Callback:
 
 @dataclass
 class Experiment:
-    """Everything built from a config: data, network, loss, optimizer, schedule."""
+    """Everything built from a config: data, network, loss, optimizer, schedule.
+
+    `model` is what training and evaluation run: `net` itself, or with `train.threads` > 1
+    `net` in slices on that many threads (same parameters, same interface)."""
 
     config: Config
     dataset: Dataset
     net: Network
+    model: Network | DataParallel
     loss: Loss
     optimizer: Optimizer
     schedule: Schedule
@@ -97,13 +102,30 @@ def build_network(
         raise ConfigError(f"{config.source}: {error}") from None
 
 
+def build_model(config: Config, net: Network) -> Network | DataParallel:
+    """`net`, split across `train.threads` threads when there are more than one."""
+    threads = config.train.threads
+    if threads == 1:
+        return net
+    for index, layer in enumerate(net.layers):
+        if layer.mixes_batch:
+            raise ConfigError(
+                f"{config.source}: train.threads: {threads} runs each batch in slices, but "
+                f"model.layers[{index}] ({layer.name}) needs the statistics of the whole "
+                f"batch; set train.threads: 1"
+            )
+    return DataParallel(net, threads)
+
+
 def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
     dataset = dataset if dataset is not None else build_dataset(config)
     init_rng, _, _ = random_streams(config.seed)
+    net = build_network(config, dataset, init_rng)
     return Experiment(
         config=config,
         dataset=dataset,
-        net=build_network(config, dataset, init_rng),
+        net=net,
+        model=build_model(config, net),
         loss=LOSSES.build(config.loss.name, config.loss.args),
         optimizer=OPTIMIZERS.build(config.optimizer.name, config.optimizer.args),
         schedule=SCHEDULES.build(config.schedule.name, config.schedule.args),
@@ -126,14 +148,14 @@ def train_epoch(exp: Experiment, shuffle_rng: np.random.Generator, callback: Cal
     """One pass over the training split; returns the mean training loss and accuracy, and
     with `train.log_grad_norms` each parameter's mean gradient L2 norm (of the data loss,
     before L2 and clipping: what back-propagation delivers to that layer)."""
-    config, data, net = exp.config, exp.dataset, exp.net
+    config, data, model = exp.config, exp.dataset, exp.model
     n = len(data.x_train)
     order = shuffle_rng.permutation(n) if config.train.shuffle else np.arange(n)
     # Gather once per epoch: contiguous batches are then free slices.
     x_all, y_all = data.x_train[order], data.y_train[order]
     batch_size = config.train.batch_size
     classify = data.num_classes is not None
-    params = net.parameters()
+    params = model.parameters()
     total_loss, total_correct = 0.0, 0
     norm_sums = dict.fromkeys(params, 0.0) if config.train.log_grad_norms else None
     for batch, start in enumerate(range(0, n, batch_size)):
@@ -141,12 +163,12 @@ def train_epoch(exp: Experiment, shuffle_rng: np.random.Generator, callback: Cal
         # A diverging step overflows; the check below reports that as one clear message,
         # so NumPy's overflow warnings would only be noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            out = net.forward(x, training=True)
+            out = model.forward(x, training=True)
             loss = exp.loss.forward(out, y)
         if not np.isfinite(loss):
             raise Diverged(batch)
-        net.backward(exp.loss.backward())
-        grads = net.gradients()
+        model.backward(exp.loss.backward())
+        grads = model.gradients()
         if norm_sums is not None:
             for key, grad in grads.items():
                 norm_sums[key] += float(np.linalg.norm(grad))
@@ -238,7 +260,7 @@ def run_epochs(
             if state.best is not None:
                 exp.net.load_state(state.best["state"])
             test = evaluate(
-                exp.net,
+                exp.model,
                 exp.loss,
                 data.x_test,
                 data.y_test,
@@ -278,7 +300,7 @@ def epoch_loop(
                 f"{lr:g}) or gradient clipping (train.clip_grad_norm); the weights of the "
                 f"last good epoch are kept"
             )
-        val = evaluate(exp.net, exp.loss, data.x_val, data.y_val, train.eval_batch_size, classify)
+        val = evaluate(exp.model, exp.loss, data.x_val, data.y_val, train.eval_batch_size, classify)
         row = {
             "epoch": epoch,
             **row,

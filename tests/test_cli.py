@@ -67,8 +67,9 @@ def test_train_writes_a_complete_run_directory(write_config, tmp_path):
     assert "epoch 3/3" in result.stdout
 
 
-def test_eval_reproduces_the_summary_exactly(write_config, tmp_path):
-    run_dir, _ = train_tiny(write_config, tmp_path)
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_eval_reproduces_the_summary_exactly(write_config, tmp_path, threads):
+    run_dir, _ = train_tiny(write_config, tmp_path, "--set", f"train.threads={threads}")
     summary = json.loads((run_dir / "summary.json").read_text())
     result = invoke("eval", run_dir, "--json")
     assert result.exit_code == 0, result.output
@@ -84,9 +85,11 @@ def test_eval_reproduces_the_summary_exactly(write_config, tmp_path):
     assert "confusion matrix" in latest.stdout
 
 
-def test_same_seed_gives_identical_runs(write_config, tmp_path):
-    first, _ = train_tiny(write_config, tmp_path)
-    second, _ = train_tiny(write_config, tmp_path)
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_same_seed_gives_identical_runs(write_config, tmp_path, threads):
+    threads_set = ("--set", f"train.threads={threads}")
+    first, _ = train_tiny(write_config, tmp_path, *threads_set)
+    second, _ = train_tiny(write_config, tmp_path, *threads_set)
     assert first != second
 
     def metrics(run_dir):
@@ -97,7 +100,7 @@ def test_same_seed_gives_identical_runs(write_config, tmp_path):
     with np.load(first / "weights.npz") as a, np.load(second / "weights.npz") as b:
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key])
-    third, _ = train_tiny(write_config, tmp_path, "--seed", "1")
+    third, _ = train_tiny(write_config, tmp_path, *threads_set, "--seed", "1")
     assert metrics(third) != metrics(first)
 
 

@@ -74,7 +74,7 @@ def test_load_state_checks_keys_and_shapes():
 
 
 def test_a_max_pool_runs_before_the_relu_it_follows():
-    net = build(CNN + [{"relu": {}}])
+    net = build([*CNN, {"relu": {}}])
     names = [layer.name for layer in net.run_order]
     assert names == ["conv2d", "max_pool2d", "relu", "flatten", "dense", "relu"]
     assert [layer.name for layer in net.layers][1:3] == ["relu", "max_pool2d"]

@@ -56,8 +56,12 @@ def metrics_without_time(run_dir):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in runs.read_metrics(run_dir)]
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(write_config, tmp_path):
-    config = load_config(write_config(TINY))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_interrupted_then_resumed_equals_uninterrupted(write_config, tmp_path, threads):
+    # TINY has dropout: with two threads, each slice's masks must come back on resume too.
+    text = TINY.replace("batch_size: 32}", f"batch_size: 32, threads: {threads}}}")
+    config = load_config(write_config(text))
+    assert config.train.threads == threads
     straight, summary = fit(config, tmp_path / "a")
     assert summary["status"] == "completed"
 

@@ -24,6 +24,8 @@ class BatchNorm(Layer):
     never trained.
     """
 
+    mixes_batch = True
+
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__()
         self.momentum = number("momentum", momentum, low=0.0, high=1.0)

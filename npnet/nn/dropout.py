@@ -20,6 +20,8 @@ class Dropout(Layer):
     units on every run. x: (N, *shape) -> out: same shape and dtype.
     """
 
+    stochastic = True
+
     def __init__(self, rate: float = 0.5) -> None:
         super().__init__()
         self.rate = number("rate", rate, low=0.0, high=1.0, high_open=True)

@@ -25,6 +25,12 @@ Shape = tuple[int, ...]
 class Layer:
     """Base class: a stateless identity with no parameters; subclasses override what they need."""
 
+    # Whether the training forward pass mixes the samples of a batch (batch norm's statistics):
+    # such a network cannot run a batch in slices (npnet.nn.parallel).
+    mixes_batch = False
+    # Whether the training forward pass draws from `self.rng` (dropout's masks).
+    stochastic = False
+
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}

@@ -1,0 +1,124 @@
+"""DataParallel: a batch in slices on several threads gives the whole batch's outputs and
+gradients; dropout stays reproducible; batch norm is refused; training with train.threads
+is deterministic and resumable."""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from npnet.errors import ConfigError
+from npnet.nn.losses import SoftmaxCrossEntropy
+from npnet.nn.network import Network
+from npnet.nn.parallel import DataParallel
+from npnet.train import build_model
+
+CNN = [
+    {"conv2d": {"filters": 4, "kernel": 3, "padding": 1}},
+    {"relu": {}},
+    {"max_pool2d": {"size": 2}},
+    {"conv2d": {"filters": 6, "kernel": 3}},
+    {"relu": {}},
+    {"flatten": {}},
+    {"dense": {"units": 10}},
+]
+
+
+def build(specs, dtype=np.float64):
+    return Network.from_specs(specs, (1, 8, 8), np.random.default_rng(0), dtype)
+
+
+def step(model, x, y):
+    """Forward, loss, backward; the outputs, the loss and copies of the gradients."""
+    loss = SoftmaxCrossEntropy()
+    out = model.forward(x, training=True)
+    value = loss.forward(out, y)
+    model.backward(loss.backward())
+    return out, value, {k: v.copy() for k, v in model.gradients().items()}
+
+
+@pytest.mark.parametrize("threads, batch", [(2, 10), (3, 10), (2, 1), (4, 3)])
+def test_slices_give_the_whole_batch_outputs_and_gradients(threads, batch):
+    net = build(CNN)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(batch, 1, 8, 8)), rng.integers(0, 10, size=batch)
+    out, loss, grads = step(net, x, y)
+    out_p, loss_p, grads_p = step(DataParallel(net, threads), x, y)
+    np.testing.assert_allclose(out_p, out, rtol=1e-12)
+    assert loss_p == pytest.approx(loss, rel=1e-12)
+    assert set(grads_p) == set(grads) == set(net.parameters())
+    for key in grads:
+        np.testing.assert_allclose(grads_p[key], grads[key], rtol=1e-10, atol=1e-14)
+
+
+def test_float32_stays_float32_and_the_parameters_are_shared():
+    net = build(CNN, np.float32)
+    model = DataParallel(net, 2)
+    x = np.random.default_rng(1).normal(size=(8, 1, 8, 8)).astype(np.float32)
+    out, _, grads = step(model, x, np.arange(8))
+    assert out.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads.values())
+    net.parameters()["6.b"][:] = 100.0  # the layers' copies see the change
+    assert np.all(model.forward(x) > 50)
+
+
+def test_evaluation_in_slices_equals_the_network():
+    net = build(CNN)
+    x = np.random.default_rng(1).normal(size=(25, 1, 8, 8))
+    np.testing.assert_allclose(DataParallel(net, 2).predict(x, 10), net.predict(x, 10), rtol=1e-12)
+
+
+def test_dropout_masks_come_from_the_noise_stream_not_from_thread_timing():
+    specs = [{"flatten": {}}, {"dropout": {"rate": 0.5}}, {"dense": {"units": 3}}]
+    x = np.ones((40, 1, 8, 8))
+
+    def outputs():
+        net = build(specs)
+        net.set_noise_rng(np.random.default_rng(7))
+        model = DataParallel(net, 2)
+        return [model.forward(x, training=True) for _ in range(3)]
+
+    first, second = outputs(), outputs()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # each slice and each step draws its own masks
+    assert not np.array_equal(first[0][:20], first[0][20:])
+    assert not np.array_equal(first[0], first[1])
+
+
+def test_batch_norm_cannot_be_split():
+    net = build([{"conv2d": {"filters": 2, "kernel": 3}}, {"batch_norm": {}}])
+    with pytest.raises(ValueError, match="batch_norm normalizes over the whole batch"):
+        DataParallel(net, 2)
+
+
+def test_build_model_names_the_batch_norm_layer_and_the_fix(write_config):
+    from npnet.config import load_config
+
+    path = write_config(
+        "name: bn\ndata: {dataset: digits}\n"
+        "model: {layers: [flatten, {dense: {units: 8}}, batch_norm, {dense: {units: 10}}]}\n"
+        "train: {threads: 2}\n"
+    )
+    config = load_config(path)
+    with pytest.raises(ConfigError) as error:
+        build_model(config, build([{"flatten": {}}, {"dense": {"units": 8}}, {"batch_norm": {}}]))
+    assert str(error.value) == (
+        f"{path}: train.threads: 2 runs each batch in slices, but model.layers[2] (batch_norm) "
+        "needs the statistics of the whole batch; set train.threads: 1"
+    )
+    assert build_model(config, build([{"flatten": {}}])).__class__ is DataParallel
+
+
+def test_blas_threads_are_restored_after_a_step():
+    before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    net = build(CNN)
+    step(DataParallel(net, 2), np.zeros((4, 1, 8, 8)), np.zeros(4, dtype=np.int64))
+    after = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    assert after == before
+
+
+def test_an_error_in_a_slice_reaches_the_caller():
+    net = build(CNN)
+    model = DataParallel(net, 2)
+    with pytest.raises(ValueError):
+        model.forward(np.zeros((4, 2, 8, 8)), training=True)  # two channels, one expected
