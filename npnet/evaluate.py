@@ -42,7 +42,7 @@ def evaluate_run(
     if len(x) == 0:
         raise ConfigError(f"{run_dir}: the run has no {split} split (data.validation is 0)")
     classify = data.num_classes is not None
-    measured = evaluate(exp.model, exp.loss, x, y, config.train.eval_batch_size, classify)
+    measured = evaluate(exp.net, exp.loss, x, y, config.train.eval_batch_size, classify)
     result = {
         "run_dir": str(run_dir),
         "split": split,

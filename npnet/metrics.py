@@ -9,7 +9,6 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from npnet.nn.loss import Loss
 from npnet.nn.network import Network
-from npnet.nn.parallel import DataParallel
 
 
 def predicted_classes(out: np.ndarray) -> np.ndarray:
@@ -26,12 +25,7 @@ def accuracy(out: np.ndarray, y: np.ndarray) -> float:
 
 
 def evaluate(
-    model: Network | DataParallel,
-    loss: Loss,
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    classify: bool,
+    net: Network, loss: Loss, x: np.ndarray, y: np.ndarray, batch_size: int, classify: bool
 ) -> dict[str, Any]:
     """Mean loss (and accuracy when `classify`) over all of (x, y) in evaluation mode.
 
@@ -43,7 +37,7 @@ def evaluate(
     total = 0.0
     outs = []
     for start in range(0, len(x), batch_size):
-        out = model.forward(x[start : start + batch_size], training=False)
+        out = net.forward(x[start : start + batch_size], training=False)
         total += loss.forward(out, y[start : start + batch_size]) * len(out)
         outs.append(out)
     outputs = np.concatenate(outs)

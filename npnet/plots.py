@@ -250,7 +250,7 @@ def evaluation_figures(figure_class: type[Figure], run_dir: Path, label: str) ->
     if data.num_classes is None:
         return {}
     outputs = evaluate(
-        exp.model, exp.loss, data.x_test, data.y_test, exp.config.train.eval_batch_size, True
+        exp.net, exp.loss, data.x_test, data.y_test, exp.config.train.eval_batch_size, True
     )["outputs"]
     matrix = np.array(class_report(outputs, data.y_test, data.num_classes)["confusion_matrix"])
     figures = {"confusion_matrix.png": confusion_figure(figure_class, matrix, label)}

@@ -55,13 +55,11 @@ class Callback:
 class Experiment:
     """Everything built from a config: data, network, loss, optimizer, schedule.
 
-    `model` is what training and evaluation run: `net` itself, or with `train.threads` > 1
-    `net` in slices on that many threads (same parameters, same interface)."""
+    With `train.threads` > 1 the network is a DataParallel: the same layers, run in slices."""
 
     config: Config
     dataset: Dataset
     net: Network
-    model: Network | DataParallel
     loss: Loss
     optimizer: Optimizer
     schedule: Schedule
@@ -102,7 +100,7 @@ def build_network(
         raise ConfigError(f"{config.source}: {error}") from None
 
 
-def build_model(config: Config, net: Network) -> Network | DataParallel:
+def build_model(config: Config, net: Network) -> Network:
     """`net`, split across `train.threads` threads when there are more than one."""
     threads = config.train.threads
     if threads == 1:
@@ -120,12 +118,10 @@ def build_model(config: Config, net: Network) -> Network | DataParallel:
 def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
     dataset = dataset if dataset is not None else build_dataset(config)
     init_rng, _, _ = random_streams(config.seed)
-    net = build_network(config, dataset, init_rng)
     return Experiment(
         config=config,
         dataset=dataset,
-        net=net,
-        model=build_model(config, net),
+        net=build_model(config, build_network(config, dataset, init_rng)),
         loss=LOSSES.build(config.loss.name, config.loss.args),
         optimizer=OPTIMIZERS.build(config.optimizer.name, config.optimizer.args),
         schedule=SCHEDULES.build(config.schedule.name, config.schedule.args),
@@ -148,14 +144,14 @@ def train_epoch(exp: Experiment, shuffle_rng: np.random.Generator, callback: Cal
     """One pass over the training split; returns the mean training loss and accuracy, and
     with `train.log_grad_norms` each parameter's mean gradient L2 norm (of the data loss,
     before L2 and clipping: what back-propagation delivers to that layer)."""
-    config, data, model = exp.config, exp.dataset, exp.model
+    config, data, net = exp.config, exp.dataset, exp.net
     n = len(data.x_train)
     order = shuffle_rng.permutation(n) if config.train.shuffle else np.arange(n)
     # Gather once per epoch: contiguous batches are then free slices.
     x_all, y_all = data.x_train[order], data.y_train[order]
     batch_size = config.train.batch_size
     classify = data.num_classes is not None
-    params = model.parameters()
+    params = net.parameters()
     total_loss, total_correct = 0.0, 0
     norm_sums = dict.fromkeys(params, 0.0) if config.train.log_grad_norms else None
     for batch, start in enumerate(range(0, n, batch_size)):
@@ -163,12 +159,12 @@ def train_epoch(exp: Experiment, shuffle_rng: np.random.Generator, callback: Cal
         # A diverging step overflows; the check below reports that as one clear message,
         # so NumPy's overflow warnings would only be noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            out = model.forward(x, training=True)
+            out = net.forward(x, training=True)
             loss = exp.loss.forward(out, y)
         if not np.isfinite(loss):
             raise Diverged(batch)
-        model.backward(exp.loss.backward())
-        grads = model.gradients()
+        net.backward(exp.loss.backward())
+        grads = net.gradients()
         if norm_sums is not None:
             for key, grad in grads.items():
                 norm_sums[key] += float(np.linalg.norm(grad))
@@ -260,7 +256,7 @@ def run_epochs(
             if state.best is not None:
                 exp.net.load_state(state.best["state"])
             test = evaluate(
-                exp.model,
+                exp.net,
                 exp.loss,
                 data.x_test,
                 data.y_test,
@@ -300,7 +296,7 @@ def epoch_loop(
                 f"{lr:g}) or gradient clipping (train.clip_grad_norm); the weights of the "
                 f"last good epoch are kept"
             )
-        val = evaluate(exp.model, exp.loss, data.x_val, data.y_val, train.eval_batch_size, classify)
+        val = evaluate(exp.net, exp.loss, data.x_val, data.y_val, train.eval_batch_size, classify)
         row = {
             "epoch": epoch,
             **row,

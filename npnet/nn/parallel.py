@@ -1,7 +1,7 @@
 """Data parallelism on one machine: the slices of a batch run through the network at once,
 one thread each.
 
-    model = DataParallel(net, threads=2)
+    model = DataParallel(net, threads=2)    # a Network, sharing net's layers and parameters
     out = model.forward(x, training=True)   # x[:N/2] and x[N/2:] through the layers at once
     net_loss = loss.forward(out, y)         # the loss of the whole batch, as before
     model.backward(loss.backward())         # each slice back-propagates its rows of dL/dout
@@ -45,8 +45,9 @@ def blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-class DataParallel:
-    """`net` run on `threads` slices of each batch at once; used where a Network is.
+class DataParallel(Network):
+    """`net`'s layers, run on `threads` slices of each batch at once: a Network whose
+    forward and backward passes run in slices (and whose parameters are `net`'s).
 
     Training needs layers whose forward pass treats each sample on its own: not batch norm,
     whose statistics span the batch. Dropout draws each slice's masks from a generator seeded
@@ -55,14 +56,13 @@ class DataParallel:
     """
 
     def __init__(self, net: Network, threads: int) -> None:
+        super().__init__(net.layers, net.input_shape)
         if threads < 2:
             raise ValueError(f"DataParallel needs at least 2 threads, got {threads}")
-        mixing = [layer.name for layer in net.layers if layer.mixes_batch]
+        mixing = [layer.name for layer in self.layers if layer.mixes_batch]
         if mixing:
             raise ValueError(f"{mixing[0]} normalizes over the whole batch: it cannot be split")
-        self.net = net
         self.threads = threads
-        self.input_shape, self.output_shape = net.input_shape, net.output_shape
         self.replicas: list[Network] = []
         self.bounds: list[int] = []
 
@@ -83,17 +83,9 @@ class DataParallel:
                 total[key] = total[key] + grad if key in total else grad
         return total
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        return self.net.parameters()
-
-    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """Evaluation-mode outputs for all of `x`, `batch_size` samples (in slices) at a time."""
-        outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.empty((0, *self.output_shape), x.dtype)
-
     def replicate(self, training: bool) -> Network:
         """Copies of the layers sharing their parameters; dropout gets its own stream."""
-        layers = [copy.copy(layer) for layer in self.net.layers]
+        layers = [copy.copy(layer) for layer in self.layers]
         if training:
             for layer in layers:
                 if layer.stochastic:
