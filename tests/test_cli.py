@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny import TINY_MLP as TINY
 from typer.testing import CliRunner
 
 from npnet.cli import app
@@ -14,18 +15,6 @@ from npnet.nn.dense import Dense
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
-TINY = """\
-name: tiny
-data: {dataset: digits, validation: 200, normalize: scale}
-model:
-  layers:
-    - flatten
-    - dense: {units: 32}
-    - relu
-    - dense: {units: 10}
-optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
-train: {epochs: 3, batch_size: 32}
-"""
 
 runner = CliRunner()
 

@@ -4,24 +4,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny import TINY_MLP as TINY
 
 from npnet.config import config_from_dict, load_config, to_dict
 from npnet.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-TINY = """\
-name: tiny
-data: {dataset: digits, validation: 200, normalize: scale}
-model:
-  layers:
-    - flatten
-    - dense: {units: 32}
-    - relu
-    - dense: {units: 10}
-optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
-train: {epochs: 2, batch_size: 32}
-"""
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
@@ -91,7 +79,7 @@ def test_unknown_top_level_key(write_config):
 
 
 def test_wrong_type_and_out_of_range_values(write_config):
-    assert error_of(write_config, TINY.replace("epochs: 2", "epochs: two")) == (
+    assert error_of(write_config, TINY.replace("epochs: 3", "epochs: two")) == (
         "FILE: train.epochs: 'epochs' must be a positive int, got 'two'"
     )
     assert error_of(write_config, TINY.replace("batch_size: 32", "batch_size: 0")) == (

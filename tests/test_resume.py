@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from tiny import TINY_MLP
 
 from npnet import runs
 from npnet.config import load_config
@@ -17,20 +18,14 @@ from npnet.optim.schedule import Schedule
 from npnet.registry import SCHEDULES
 from npnet.train import Callback, fit, resume
 
-TINY = """\
-name: tiny
-data: {dataset: digits, validation: 200, normalize: scale}
-model:
-  layers:
-    - flatten
-    - dense: {units: 32}
-    - relu
-    - dropout: {rate: 0.2}
-    - dense: {units: 10}
-optimizer: {name: adam, lr: 0.01}
-schedule: {name: step, step_size: 1, gamma: 0.5}
-train: {epochs: 4, batch_size: 32}
-"""
+# Dropout, Adam and a schedule: every piece of state a checkpoint must bring back.
+TINY = (
+    TINY_MLP.replace("    - relu\n", "    - relu\n    - dropout: {rate: 0.2}\n")
+    .replace("{name: sgd, lr: 0.1, momentum: 0.9}", "{name: adam, lr: 0.01}")
+    .replace(
+        "train: {epochs: 3,", "schedule: {name: step, step_size: 1, gamma: 0.5}\ntrain: {epochs: 4,"
+    )
+)
 
 
 class InterruptAt(Callback):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from tiny import TINY_MLP
 from typer.testing import CliRunner
 
 from npnet import runs
@@ -11,14 +12,7 @@ from npnet.config import load_config
 from npnet.nn.dense import Dense
 from npnet.train import fit
 
-TINY = """\
-name: tiny
-data: {dataset: digits, validation: 100, normalize: scale}
-model:
-  layers: [flatten, {dense: {units: 16}}, relu, {dense: {units: 10}}]
-optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
-train: {epochs: 2, batch_size: 32}
-"""
+TINY = TINY_MLP.replace("epochs: 3", "epochs: 2")
 
 
 def invoke(*args):
