@@ -19,6 +19,7 @@ from rich.table import Table
 
 from npnet.data import Dataset
 from npnet.nn.network import Network
+from npnet.nn.parallel import DataParallel
 from npnet.runs import read_metrics
 from npnet.train import Callback
 
@@ -106,6 +107,10 @@ class TrainingProgress(Callback):
             f"data: {dataset.name}, {len(dataset.x_train):,} train / {len(dataset.x_val):,} "
             f"validation / {len(dataset.x_test):,} test samples of shape {dataset.input_shape}"
         )
+        if isinstance(net, DataParallel):
+            self.console.print(
+                f"threads: {net.threads} (each batch in {net.threads} slices at once)"
+            )
         self.console.print(model_table(net))
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:

@@ -91,6 +91,9 @@ def test_same_seed_gives_identical_runs(write_config, tmp_path, threads):
             np.testing.assert_array_equal(a[key], b[key])
     third, _ = train_tiny(write_config, tmp_path, *threads_set, "--seed", "1")
     assert metrics(third) != metrics(first)
+    _, result = train_tiny(write_config, tmp_path, *threads_set)
+    shown = "threads: 2 (each batch in 2 slices at once)" in result.stdout
+    assert shown == (threads == "2")
 
 
 def test_resolved_config_includes_overrides_and_rebuilds_the_run(write_config, tmp_path):
