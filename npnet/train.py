@@ -101,18 +101,9 @@ def build_network(
 
 
 def build_model(config: Config, net: Network) -> Network:
-    """`net`, split across `train.threads` threads when there are more than one."""
+    """`net`, run in `train.threads` slices at once when there are more than one."""
     threads = config.train.threads
-    if threads == 1:
-        return net
-    for index, layer in enumerate(net.layers):
-        if layer.mixes_batch:
-            raise ConfigError(
-                f"{config.source}: train.threads: {threads} runs each batch in slices, but "
-                f"model.layers[{index}] ({layer.name}) needs the statistics of the whole "
-                f"batch; set train.threads: 1"
-            )
-    return DataParallel(net, threads)
+    return net if threads == 1 else DataParallel(net, threads)
 
 
 def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:

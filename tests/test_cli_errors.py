@@ -100,13 +100,6 @@ CASES = [
         "FILE: --set 'model.layers[9].dense.units=3': 'model.layers[9]' does not exist",
     ),
     (
-        "batch norm in a batch split across threads",
-        GOOD.replace("- relu", "- batch_norm\n    - relu"),
-        ["--set", "train.threads=2"],
-        "FILE: train.threads: 2 runs each batch in slices, but model.layers[1] (batch_norm) "
-        "needs the statistics of the whole batch; set train.threads: 1",
-    ),
-    (
         "zero threads",
         GOOD.replace("batch_size: 32", "batch_size: 32, threads: 0"),
         [],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from npnet.nn.layer import Layer, Shape
@@ -22,6 +25,10 @@ class BatchNorm(Layer):
     the rest of its batch. Params "gamma" (1s) and "beta" (0s), (C,); the running statistics
     are `buffers` ("running_mean" 0s, "running_var" 1s, (C,)), saved with a checkpoint but
     never trained.
+
+    Every sum over the batch goes through `self.batch_sum`: the identity here; when the batch
+    runs in slices on several threads (npnet.nn.parallel), the sum over all the slices, so
+    the statistics are still the whole batch's. `self.grads` holds this slice's share.
     """
 
     mixes_batch = True
@@ -31,6 +38,8 @@ class BatchNorm(Layer):
         self.momentum = number("momentum", momentum, low=0.0, high=1.0)
         self.eps = number("eps", eps, low=0.0, low_open=True)
         self.buffers: dict[str, np.ndarray] = {}
+        self.batch_sum: Callable[[Any], Any] = whole_batch
+        self.updates_running_statistics = True  # only one slice of a batch does
 
     def build(self, in_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
         out_shape = super().build(in_shape, rng, dtype)
@@ -51,17 +60,19 @@ class BatchNorm(Layer):
         self.axes = (0, *range(2, x.ndim))
         self.channel_shape = (x.shape[1],) + (1,) * (x.ndim - 2)
         self.training = training
-        self.count = x.size // x.shape[1]  # m, the values behind each channel's statistics
         if training:
+            # m, the values behind each channel's statistics
+            self.count = self.batch_sum(x.size // x.shape[1])
             if self.count < 2:
                 raise ValueError(
                     f"batch_norm needs more than one value per channel to train, got input of "
                     f"shape {x.shape}; use a batch size above 1"
                 )
-            mean = x.mean(axis=self.axes)
+            mean = self.batch_sum(x.sum(axis=self.axes)) / self.count
             x_hat = x - mean.reshape(self.channel_shape)
-            var = np.mean(np.square(x_hat), axis=self.axes)
-            self.update_running_statistics(mean, var)
+            var = self.batch_sum(np.square(x_hat).sum(axis=self.axes)) / self.count
+            if self.updates_running_statistics:
+                self.update_running_statistics(mean, var)
         else:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
             x_hat = x - mean.reshape(self.channel_shape)
@@ -90,13 +101,21 @@ class BatchNorm(Layer):
         self.grads = {"gamma": d_gamma, "beta": d_beta}
         if not self.input_grad:
             return None
-        per_channel, m = self.channel_shape, self.count
+        per_channel = self.channel_shape
         scale = (self.params["gamma"] * self.inv_std).reshape(per_channel)
         if not self.training:
             return grad_out * scale
+        # dx needs the sums over the whole batch; the sums of several slices in one exchange
+        m = self.count
+        d_gamma, d_beta = self.batch_sum(np.stack([d_gamma, d_beta]))
         # g·x̂ has been summed; its buffer becomes dx.
         dx = np.multiply(self.x_hat, (-d_gamma / m).reshape(per_channel), out=g_x_hat)
         dx += grad_out
         dx -= (d_beta / m).reshape(per_channel)
         dx *= scale
         return dx
+
+
+def whole_batch(total: Any) -> Any:
+    """A sum over the batch when the layer sees all of it: already complete."""
+    return total

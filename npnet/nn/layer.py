@@ -25,8 +25,9 @@ Shape = tuple[int, ...]
 class Layer:
     """Base class: a stateless identity with no parameters; subclasses override what they need."""
 
-    # Whether the training forward pass mixes the samples of a batch (batch norm's statistics):
-    # such a network cannot run a batch in slices (npnet.nn.parallel).
+    # Whether the training pass mixes the samples of a batch (batch norm's statistics). Such a
+    # layer takes its sums over the batch through `self.batch_sum`, which npnet.nn.parallel
+    # replaces by a sum over all the slices when the batch runs in slices.
     mixes_batch = False
     # Whether the training forward pass draws from `self.rng` (dropout's masks).
     stochastic = False
