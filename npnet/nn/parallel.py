@@ -39,12 +39,6 @@ from npnet.nn.network import Network
 
 
 @functools.cache
-def worker_pool(workers: int) -> ThreadPoolExecutor:
-    """A pool of `workers` threads, shared by every DataParallel of the process."""
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="npnet")
-
-
-@functools.cache
 def blas_controller() -> ThreadpoolController:
     """The BLAS libraries NumPy loaded (inspecting them once costs about a millisecond)."""
     return ThreadpoolController()
@@ -84,6 +78,9 @@ class DataParallel(Network):
         if threads < 2:
             raise ValueError(f"DataParallel needs at least 2 threads, got {threads}")
         self.threads = threads
+        # Its own threads, which end when it is collected: slices waiting for each other's
+        # sums must never queue behind another network's in a shared pool.
+        self.pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="npnet")
         self.replicas: list[Network] = []
         self.bounds: list[int] = []
         self.slice_sum: SliceSum | None = None
@@ -136,8 +133,7 @@ class DataParallel(Network):
 
         with blas_controller().limit(limits=1, user_api="blas"):
             pairs = list(zip(self.replicas, slices, strict=True))
-            pool = worker_pool(self.threads - 1)
-            futures = [pool.submit(in_thread, *pair) for pair in pairs[1:]]
+            futures = [self.pool.submit(in_thread, *pair) for pair in pairs[1:]]
             broken = None
             try:
                 first = in_thread(*pairs[0])
