@@ -2,6 +2,9 @@
 gradients, batch norm's statistics included; dropout stays reproducible; a failing slice
 neither hangs the others nor hides its error."""
 
+import gc
+import threading
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -159,3 +162,17 @@ def test_a_slice_that_fails_does_not_leave_the_others_waiting_for_its_sums():
         model.forward(np.ones((4, 1, 8, 8)), training=True)
     del model.replicate  # back to the class's method: the next batch runs normally
     assert model.forward(np.ones((4, 1, 8, 8)), training=True).shape == (4, 64)
+
+
+def test_each_data_parallel_has_its_own_threads_and_they_end_with_it():
+    net = build(CNN)
+    x = np.zeros((6, 1, 8, 8))
+    before = threading.active_count()
+    for _ in range(20):
+        DataParallel(net, 3).forward(x)
+    gc.collect()
+    for _ in range(100):  # the idle workers notice their pool is gone
+        if threading.active_count() <= before:
+            break
+        threading.Event().wait(0.01)
+    assert threading.active_count() <= before

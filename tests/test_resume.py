@@ -18,9 +18,9 @@ from npnet.optim.schedule import Schedule
 from npnet.registry import SCHEDULES
 from npnet.train import Callback, fit, resume
 
-# Dropout, Adam and a schedule: every piece of state a checkpoint must bring back.
+# Batch norm, dropout, Adam and a schedule: every piece of state a checkpoint must bring back.
 TINY = (
-    TINY_MLP.replace("    - relu\n", "    - relu\n    - dropout: {rate: 0.2}\n")
+    TINY_MLP.replace("    - relu\n", "    - batch_norm\n    - relu\n    - dropout: {rate: 0.2}\n")
     .replace("{name: sgd, lr: 0.1, momentum: 0.9}", "{name: adam, lr: 0.01}")
     .replace(
         "train: {epochs: 3,", "schedule: {name: step, step_size: 1, gamma: 0.5}\ntrain: {epochs: 4,"
@@ -53,7 +53,8 @@ def metrics_without_time(run_dir):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_interrupted_then_resumed_equals_uninterrupted(write_config, tmp_path, threads):
-    # TINY has dropout: with two threads, each slice's masks must come back on resume too.
+    # With two threads, each slice's dropout masks and batch norm's running statistics (from
+    # the sums over both slices) must come back on resume too.
     text = TINY.replace("batch_size: 32}", f"batch_size: 32, threads: {threads}}}")
     config = load_config(write_config(text))
     assert config.train.threads == threads
