@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,13 @@ def model_table(net: Network, title: str = "model") -> Table:
     return table
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class TrainingProgress(Callback):
     """A rich progress bar per epoch (batches, running loss and accuracy), then one line per
     epoch that stays in the scroll-back. Without a terminal only the lines are printed."""
@@ -111,6 +119,13 @@ class TrainingProgress(Callback):
             self.console.print(
                 f"threads: {net.threads} (each batch in {net.threads} slices at once)"
             )
+            cores = available_cores()
+            if net.threads > cores:
+                self.console.print(
+                    f"[yellow]note: train.threads is {net.threads}, but this process may use "
+                    f"{cores} core(s): the slices will take turns, slower than "
+                    f"train.threads: {cores}[/]"
+                )
         self.console.print(model_table(net))
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:

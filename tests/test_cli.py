@@ -96,6 +96,14 @@ def test_same_seed_gives_identical_runs(write_config, tmp_path, threads):
     assert shown == (threads == "2")
 
 
+def test_more_threads_than_cores_gets_a_note(write_config, tmp_path, monkeypatch):
+    monkeypatch.setattr("npnet.display.available_cores", lambda: 1)
+    _, result = train_tiny(write_config, tmp_path, "--set", "train.threads=2")
+    assert "note: train.threads is 2, but this process may use 1 core(s)" in result.stdout
+    _, result = train_tiny(write_config, tmp_path, "--set", "train.threads=1")
+    assert "note:" not in result.stdout
+
+
 def test_resolved_config_includes_overrides_and_rebuilds_the_run(write_config, tmp_path):
     run_dir, _ = train_tiny(write_config, tmp_path, "--set", "train.epochs=1", "--seed", "3")
     saved = (run_dir / "config.yaml").read_text()
