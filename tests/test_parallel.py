@@ -176,3 +176,26 @@ def test_each_data_parallel_has_its_own_threads_and_they_end_with_it():
             break
         threading.Event().wait(0.01)
     assert threading.active_count() <= before
+
+
+def test_ctrl_c_in_the_calling_threads_slice_frees_the_others():
+    # Ctrl-C lands in the main thread, possibly while its slice waits for batch norm's sums;
+    # the other slice must not be left waiting, and KeyboardInterrupt must reach the caller.
+    net = build([{"flatten": {}}, {"batch_norm": {}}])
+    model = DataParallel(net, 2)
+    replicate = model.replicate
+
+    def interrupt(part):
+        raise KeyboardInterrupt
+
+    def replicate_with_an_interrupted_first_slice(index, training):
+        replica = replicate(index, training)
+        if index == 0:
+            replica.layers[1].batch_sum = interrupt
+        return replica
+
+    model.replicate = replicate_with_an_interrupted_first_slice
+    with pytest.raises(KeyboardInterrupt):
+        model.forward(np.ones((4, 1, 8, 8)), training=True)
+    del model.replicate
+    assert model.forward(np.ones((4, 1, 8, 8)), training=True).shape == (4, 64)

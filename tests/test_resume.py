@@ -121,15 +121,19 @@ MNIST_SLOW = """\
 name: sigint
 data: {dataset: mnist, validation: 1000, normalize: standard, train_size: 20000}
 model:
-  layers: [flatten, {dense: {units: 128}}, relu, {dense: {units: 10}}]
+  layers: [flatten, {dense: {units: 128}}, batch_norm, relu, {dense: {units: 10}}]
 optimizer: {name: sgd, lr: 0.05, momentum: 0.9}
 train: {epochs: 3, batch_size: 32}
 """
 
 
 @pytest.mark.slow
-def test_sigint_to_a_real_training_process_then_resume(write_config, tmp_path):
-    config_path = write_config(MNIST_SLOW)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sigint_to_a_real_training_process_then_resume(write_config, tmp_path, threads):
+    # With two threads the interrupt can land while a slice waits for batch norm's sums.
+    config_path = write_config(
+        MNIST_SLOW.replace("batch_size: 32}", f"batch_size: 32, threads: {threads}}}")
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "npnet", "train"]
     process = subprocess.Popen(
