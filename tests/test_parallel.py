@@ -141,24 +141,32 @@ def test_an_error_in_a_slice_reaches_the_caller():
         model.forward(np.zeros((4, 2, 8, 8)), training=True)  # two channels, one expected
 
 
-def test_a_slice_that_fails_does_not_leave_the_others_waiting_for_its_sums():
-    # The second slice fails before giving its part of batch norm's first sum; the first,
-    # already waiting for that sum, is released, and the caller sees the real error.
+@pytest.mark.parametrize(
+    "failing_slice, error",
+    [
+        # the worker's slice fails before giving its part of batch norm's first sum, while
+        # the calling thread's slice waits for it
+        (1, ValueError("boom")),
+        # Ctrl-C lands in the calling thread, possibly while its slice waits for the sums
+        (0, KeyboardInterrupt()),
+    ],
+)
+def test_a_failing_slice_frees_the_others_and_its_error_reaches_the_caller(failing_slice, error):
     net = build([{"flatten": {}}, {"batch_norm": {}}])
     model = DataParallel(net, 2)
     replicate = model.replicate
 
     def fail(part):
-        raise ValueError("boom")
+        raise error
 
-    def replicate_with_a_failing_second_slice(index, training):
+    def replicate_with_a_failing_slice(index, training):
         replica = replicate(index, training)
-        if index == 1:
+        if index == failing_slice:
             replica.layers[1].batch_sum = fail
         return replica
 
-    model.replicate = replicate_with_a_failing_second_slice
-    with pytest.raises(ValueError, match="boom"):
+    model.replicate = replicate_with_a_failing_slice
+    with pytest.raises(type(error)):
         model.forward(np.ones((4, 1, 8, 8)), training=True)
     del model.replicate  # back to the class's method: the next batch runs normally
     assert model.forward(np.ones((4, 1, 8, 8)), training=True).shape == (4, 64)
@@ -176,26 +184,3 @@ def test_each_data_parallel_has_its_own_threads_and_they_end_with_it():
             break
         threading.Event().wait(0.01)
     assert threading.active_count() <= before
-
-
-def test_ctrl_c_in_the_calling_threads_slice_frees_the_others():
-    # Ctrl-C lands in the main thread, possibly while its slice waits for batch norm's sums;
-    # the other slice must not be left waiting, and KeyboardInterrupt must reach the caller.
-    net = build([{"flatten": {}}, {"batch_norm": {}}])
-    model = DataParallel(net, 2)
-    replicate = model.replicate
-
-    def interrupt(part):
-        raise KeyboardInterrupt
-
-    def replicate_with_an_interrupted_first_slice(index, training):
-        replica = replicate(index, training)
-        if index == 0:
-            replica.layers[1].batch_sum = interrupt
-        return replica
-
-    model.replicate = replicate_with_an_interrupted_first_slice
-    with pytest.raises(KeyboardInterrupt):
-        model.forward(np.ones((4, 1, 8, 8)), training=True)
-    del model.replicate
-    assert model.forward(np.ones((4, 1, 8, 8)), training=True).shape == (4, 64)
