@@ -16,10 +16,10 @@ Method:
 - Training: one repeat is `--steps` optimizer steps (forward, loss, backward, update, plus the
   running loss and accuracy the trainer reports) on a fixed subset of the 60,000 training
   images, reshuffled per repeat. The median repeat is extrapolated to an epoch of 60,000
-  images (938 steps). npnet runs `npnet.train.train_epoch` itself, on a network, loss and
+  images (938 steps). npnet runs `npnet.engine.loop.train_epoch` itself, on a network, loss and
   optimizer built from the config by the library: what `npnet train` runs.
 - Inference: loss and accuracy over the 10,000 test images in batches of 1000, in evaluation
-  mode (npnet: `npnet.metrics.evaluate`, as `npnet train` and `npnet eval` do; PyTorch: the
+  mode (npnet: `npnet.engine.metrics.evaluate`, as `npnet train` and `npnet eval` do; PyTorch: the
   same under `torch.inference_mode()`); the median of `--repeats` passes.
 - Memory: the worker's peak resident set size (`getrusage(RUSAGE_SELF).ru_maxrss`), read
   after data loading, after the training repeats and at the end (after inference). It
@@ -119,7 +119,8 @@ class NpnetWorker:
     ) -> None:
         from npnet.config import config_from_dict
         from npnet.data import Dataset
-        from npnet.train import Callback, build_experiment
+        from npnet.engine.callbacks import Callback
+        from npnet.engine.experiment import build_experiment
 
         config = config_from_dict(
             {
@@ -151,12 +152,12 @@ class NpnetWorker:
         self.callback = Callback()
 
     def train(self) -> None:
-        from npnet.train import train_epoch
+        from npnet.engine.loop import train_epoch
 
         train_epoch(self.exp, self.shuffle_rng, self.callback)
 
     def infer(self) -> None:
-        from npnet.metrics import evaluate
+        from npnet.engine.metrics import evaluate
 
         data = self.exp.dataset
         evaluate(self.exp.net, self.exp.loss, data.x_test, data.y_test, EVAL_BATCH, True)
@@ -164,7 +165,7 @@ class NpnetWorker:
     def numpy_peaks(self) -> dict[str, float]:
         """Peak MB of NumPy allocations (tracemalloc) in one training step and in one
         evaluation batch of 1000: the network's working memory, without the dataset."""
-        from npnet.metrics import evaluate
+        from npnet.engine.metrics import evaluate
 
         data, model, loss, optimizer = (
             self.exp.dataset,

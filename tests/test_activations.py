@@ -10,9 +10,9 @@ import pytest
 
 from npnet.errors import ConfigError
 from npnet.functional import activations as A
-from npnet.gradcheck import TOLERANCE, check_layer
 from npnet.nn import activations
 from npnet.registry import LAYERS
+from npnet.tools.gradcheck import TOLERANCE, check_layer
 
 ACTIVATIONS = ["identity", "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax"]
 LN3 = math.log(3.0)

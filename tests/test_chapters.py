@@ -3,7 +3,7 @@ through the CLI in a shortened form: on a 1,200/300-image MNIST subset (real ima
 as IDX files), training on 500 of them for one epoch, into tmp_path.
 
 Reading the recipes from the Makefile keeps the two in step: a chapter command that breaks
-breaks here. The figures need npnet.plots; those steps are skipped while it is missing.
+breaks here. The figures need matplotlib; those steps are skipped while it is missing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from npnet.cli import app
 from npnet.config import load_config
-from npnet.explain import fit_linear, grad_norm_table
+from npnet.tools.explain import fit_linear, gradient_norms
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKEFILE = (ROOT / "Makefile").read_text()
@@ -28,7 +28,7 @@ CHAPTERS = [
 ]
 SHORT = ["--set", "data.train_size=500", "--set", "train.epochs=1"]
 MNIST_COMMANDS = {"train", "data", "summary", "gradcheck"}  # the ones that read a config's data
-HAS_PLOTS = importlib.util.find_spec("npnet.plots") is not None
+HAS_PLOTS = importlib.util.find_spec("npnet.cli.plots") is not None
 runner = CliRunner()
 
 
@@ -145,7 +145,7 @@ def test_vanishing_gradients_chapter(tmp_path, small_mnist):
     assert "epoch 1 / output layer" in outputs[2]
     runs = tmp_path / "runs"
     (sigmoid,) = runs.glob("*-ch41-deep-sigmoid")
-    table = grad_norm_table(sigmoid)
+    table = gradient_norms(sigmoid)
     first, last = table["rows"][0], table["rows"][-1]
     assert (first["layer"], last["layer"]) == (1, 11) and last["relative"] == 1.0
 

@@ -97,7 +97,7 @@ def test_same_seed_gives_identical_runs(write_config, tmp_path, threads):
 
 
 def test_more_threads_than_cores_gets_a_note(write_config, tmp_path, monkeypatch):
-    monkeypatch.setattr("npnet.display.available_cores", lambda: 1)
+    monkeypatch.setattr("npnet.cli.progress.available_cores", lambda: 1)
     _, result = train_tiny(write_config, tmp_path, "--set", "train.threads=2")
     assert "note: train.threads is 2, but this process may use 1 core(s)" in result.stdout
     _, result = train_tiny(write_config, tmp_path, "--set", "train.threads=1")

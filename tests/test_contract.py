@@ -4,8 +4,8 @@ loss is tested the moment it is registered (and fails until it has gradient-chec
 import numpy as np
 import pytest
 
-from npnet.gradcheck import LAYER_CASES, LOSS_CASES, TOLERANCE, check_all, check_layer
 from npnet.registry import LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
+from npnet.tools.gradcheck import LAYER_CASES, LOSS_CASES, TOLERANCE, check_all, check_layer
 
 LAYER_PARAMS = [
     pytest.param(name, args, shape, id=f"{name}-{i}")
@@ -21,12 +21,12 @@ LOSS_PARAMS = [
 
 @pytest.mark.parametrize("name", LAYERS.names())
 def test_every_layer_has_gradient_check_cases(name):
-    assert LAYER_CASES.get(name), f"add cases for '{name}' to npnet.gradcheck.LAYER_CASES"
+    assert LAYER_CASES.get(name), f"add cases for '{name}' to npnet.tools.gradcheck.LAYER_CASES"
 
 
 @pytest.mark.parametrize("name", LOSSES.names())
 def test_every_loss_has_gradient_check_cases(name):
-    assert LOSS_CASES.get(name), f"add cases for '{name}' to npnet.gradcheck.LOSS_CASES"
+    assert LOSS_CASES.get(name), f"add cases for '{name}' to npnet.tools.gradcheck.LOSS_CASES"
 
 
 def built(name, args, shape, dtype, seed=0):

@@ -10,9 +10,9 @@ import pytest
 
 from npnet.errors import ConfigError
 from npnet.functional import conv as F
-from npnet.gradcheck import TOLERANCE, check_layer
 from npnet.nn import conv
 from npnet.registry import LAYERS
+from npnet.tools.gradcheck import TOLERANCE, check_layer
 
 X3 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # [[1 2 3] [4 5 6] [7 8 9]]
 W2 = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from npnet.errors import ConfigError
-from npnet.gradcheck import TOLERANCE, check_layer
 from npnet.nn import dense, reshape
 from npnet.registry import LAYERS
+from npnet.tools.gradcheck import TOLERANCE, check_layer
 
 
 def built(name, in_shape, dtype=np.float64, seed=0, **args):

@@ -1,6 +1,6 @@
 """Terminal rendering helpers with exact, hand-computed output."""
 
-from npnet.display import epochs_table, sparkline
+from npnet.cli.tables import epochs_table, sparkline
 
 
 def test_sparkline_scales_from_lowest_to_highest():

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from npnet.errors import ConfigError
-from npnet.gradcheck import TOLERANCE, check_layer
 from npnet.nn.batch_norm import BatchNorm
 from npnet.nn.dropout import Dropout
 from npnet.registry import LAYERS
+from npnet.tools.gradcheck import TOLERANCE, check_layer
 
 
 def built(name, in_shape, dtype=np.float64, seed=0, **args):

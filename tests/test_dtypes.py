@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from npnet.config import load_config
+from npnet.engine.experiment import build_dataset, build_network
 from npnet.registry import LOSSES, OPTIMIZERS
-from npnet.train import build_dataset, build_network
 
 CNN_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "cnn.yaml"
 

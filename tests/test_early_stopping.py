@@ -3,11 +3,11 @@ epoch's weights, in weights.npz and in the test figures."""
 
 import numpy as np
 
-from npnet import runs
 from npnet.config import load_config
-from npnet.evaluate import load_run
-from npnet.metrics import evaluate
-from npnet.train import fit
+from npnet.engine import runs
+from npnet.engine.evaluate import load_run
+from npnet.engine.loop import fit
+from npnet.engine.metrics import evaluate
 
 # A small training set and a large learning rate: validation loss turns up within a few epochs.
 OVERFIT = """\

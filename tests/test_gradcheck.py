@@ -4,10 +4,10 @@ gradient agrees with central differences' rounding noise, a wrong gradient still
 import numpy as np
 import pytest
 
-from npnet import gradcheck
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
 from npnet.registry import LAYERS
+from npnet.tools import gradcheck
 
 
 def relu_near_its_kink():

@@ -10,9 +10,9 @@ import pytest
 
 from npnet.errors import ConfigError
 from npnet.functional.numerical import numerical_gradient, relative_error
-from npnet.gradcheck import TOLERANCE
 from npnet.nn import losses
 from npnet.registry import LOSSES
+from npnet.tools.gradcheck import TOLERANCE
 
 LN3 = math.log(3.0)
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+from npnet.engine.experiment import build_model
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
 from npnet.nn.parallel import DataParallel
-from npnet.train import build_model
 
 CNN = [
     {"conv2d": {"filters": 4, "kernel": 3, "padding": 1}},

@@ -11,11 +11,10 @@ from typer.testing import CliRunner
 
 pytest.importorskip("matplotlib")
 
-from npnet import plots
-from npnet.cli import app
+from npnet.cli import app, plots
 from npnet.config import load_config
+from npnet.engine.loop import fit
 from npnet.errors import RunError
-from npnet.train import fit
 
 COMMON = """\
 data: {dataset: digits, validation: 200, normalize: scale}

@@ -9,9 +9,9 @@ import pytest
 
 from npnet.errors import ConfigError
 from npnet.functional import pooling as P
-from npnet.gradcheck import TOLERANCE, check_layer
 from npnet.nn import pooling
 from npnet.registry import LAYERS
+from npnet.tools.gradcheck import TOLERANCE, check_layer
 
 TIES = np.array(
     [

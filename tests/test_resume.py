@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from tiny import TINY_MLP
 
-from npnet import runs
 from npnet.config import load_config
+from npnet.engine import runs
+from npnet.engine.callbacks import Callback
+from npnet.engine.loop import fit, resume
 from npnet.optim.schedule import Schedule
 from npnet.registry import SCHEDULES
-from npnet.train import Callback, fit, resume
 
 # Batch norm, dropout, Adam and a schedule: every piece of state a checkpoint must bring back.
 TINY = (

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from npnet import runs
+from npnet.engine import runs
 from npnet.errors import RunError
 
 

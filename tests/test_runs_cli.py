@@ -6,11 +6,11 @@ import pytest
 from tiny import TINY_MLP
 from typer.testing import CliRunner
 
-from npnet import runs
 from npnet.cli import app
 from npnet.config import load_config
+from npnet.engine import runs
+from npnet.engine.loop import fit
 from npnet.nn.dense import Dense
-from npnet.train import fit
 
 TINY = TINY_MLP.replace("epochs: 3", "epochs: 2")
 

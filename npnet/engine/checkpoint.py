@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from npnet import runs
+from npnet.engine import runs
+from npnet.engine.experiment import Experiment
+from npnet.engine.state import Best, TrainingState
 from npnet.errors import RunError
-
-if TYPE_CHECKING:
-    from npnet.train import Experiment, TrainingState
 
 CHECKPOINT_FILE = "checkpoint.npz"
 
@@ -36,8 +34,8 @@ def save(run_dir: Path, exp: Experiment, state: TrainingState) -> None:
         "best": None,
     }
     if state.best is not None:
-        meta["best"] = {"epoch": state.best["epoch"], "value": state.best["value"]}
-        arrays.update({f"best/{k}": v for k, v in state.best["state"].items()})
+        meta["best"] = {"epoch": state.best.epoch, "value": state.best.value}
+        arrays.update({f"best/{k}": v for k, v in state.best.state.items()})
     arrays["meta"] = np.array(json.dumps(meta))
     runs.save_arrays(run_dir / CHECKPOINT_FILE, arrays)
 
@@ -45,8 +43,6 @@ def save(run_dir: Path, exp: Experiment, state: TrainingState) -> None:
 def load(run_dir: Path, exp: Experiment) -> TrainingState:
     """Restore `exp` (weights, optimizer, schedule) from the run's checkpoint and return the
     training state to continue from."""
-    from npnet.train import TrainingState
-
     path = run_dir / CHECKPOINT_FILE
     if not path.is_file():
         raise RunError(f"{run_dir}: no {CHECKPOINT_FILE}; only runs that finished an epoch resume")
@@ -67,7 +63,7 @@ def load(run_dir: Path, exp: Experiment) -> TrainingState:
     noise_rng.bit_generator.state = meta["noise_rng"]
     best = None
     if meta["best"] is not None:
-        best = {**meta["best"], "state": section("best/")}
+        best = Best(**meta["best"], state=section("best/"))
     return TrainingState(
         epoch=meta["epoch"],
         rows=meta["rows"],

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from npnet import runs
+from npnet.engine import runs
+from npnet.engine.experiment import Experiment, build_experiment
+from npnet.engine.metrics import class_report, evaluate
 from npnet.errors import ConfigError
-from npnet.metrics import class_report, evaluate
-from npnet.train import Experiment, build_experiment
 
 SPLITS = ("test", "val", "train")
 

@@ -20,103 +20,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import npnet
-from npnet import checkpoint, early_stopping, runs
 from npnet.config import Config
-from npnet.data import Dataset, load_dataset
-from npnet.errors import ConfigError
-from npnet.metrics import evaluate, predicted_classes
-from npnet.nn.loss import Loss
-from npnet.nn.network import Network
-from npnet.nn.parallel import DataParallel
+from npnet.data import Dataset
+from npnet.engine import checkpoint, early_stopping, runs
+from npnet.engine.callbacks import Callback
+from npnet.engine.experiment import Experiment, build_experiment, random_streams
+from npnet.engine.metrics import evaluate, predicted_classes
+from npnet.engine.state import TrainingState
 from npnet.optim.clip import clip_grad_norm
-from npnet.optim.optimizer import Optimizer
-from npnet.optim.schedule import Schedule
-from npnet.registry import LOSSES, OPTIMIZERS, SCHEDULES
-
-
-class Callback:
-    """Hooks the trainer calls; each is a no-op here. The CLI's progress display is one."""
-
-    def on_train_start(self, run_dir: Path, net: Network, dataset: Dataset) -> None: ...
-    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
-    def on_batch_end(self, batch: int, loss: float, accuracy: float | None) -> None: ...
-    def on_epoch_end(self, row: dict[str, Any]) -> None: ...
-    def on_train_end(self, summary: dict[str, Any]) -> None: ...
-
-
-@dataclass
-class Experiment:
-    """Everything built from a config: data, network, loss, optimizer, schedule.
-
-    With `train.threads` > 1 the network is a DataParallel: the same layers, run in slices."""
-
-    config: Config
-    dataset: Dataset
-    net: Network
-    loss: Loss
-    optimizer: Optimizer
-    schedule: Schedule
-
-
-def random_streams(seed: int) -> tuple[np.random.Generator, ...]:
-    """Independent generators for weights, shuffling and dropout, all from one seed."""
-    return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-
-
-def build_dataset(config: Config) -> Dataset:
-    data = config.data
-    return load_dataset(
-        data.dataset,
-        data.options,
-        validation=data.validation,
-        normalize=data.normalize,
-        train_size=data.train_size,
-        seed=config.seed,
-    )
-
-
-def build_network(
-    config: Config, dataset: Dataset, rng: np.random.Generator, dtype: Any = np.float32
-) -> Network:
-    """The config's layers built for the dataset's sample shape (checked against
-    `model.input_shape` when the config states one)."""
-    input_shape = tuple(dataset.input_shape)
-    stated = config.model.input_shape
-    if stated is not None and tuple(stated) != input_shape:
-        raise ConfigError(
-            f"{config.source}: model.input_shape: {list(stated)} does not match the "
-            f"{dataset.name} samples, which are {list(input_shape)}"
-        )
-    try:
-        return Network.from_specs(config.model.layers, input_shape, rng, dtype)
-    except ConfigError as error:
-        raise ConfigError(f"{config.source}: {error}") from None
-
-
-def build_model(config: Config, net: Network) -> Network:
-    """`net`, run in `train.threads` slices at once when there are more than one."""
-    threads = config.train.threads
-    return net if threads == 1 else DataParallel(net, threads)
-
-
-def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
-    dataset = dataset if dataset is not None else build_dataset(config)
-    init_rng, _, _ = random_streams(config.seed)
-    return Experiment(
-        config=config,
-        dataset=dataset,
-        net=build_model(config, build_network(config, dataset, init_rng)),
-        loss=LOSSES.build(config.loss.name, config.loss.args),
-        optimizer=OPTIMIZERS.build(config.optimizer.name, config.optimizer.args),
-        schedule=SCHEDULES.build(config.schedule.name, config.schedule.args),
-    )
 
 
 def add_l2_gradient(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], l2: float) -> None:
@@ -179,18 +96,6 @@ def train_epoch(exp: Experiment, shuffle_rng: np.random.Generator, callback: Cal
     return summary
 
 
-@dataclass
-class TrainingState:
-    """Where a training stands after its last completed epoch: what a checkpoint restores."""
-
-    epoch: int
-    rows: list[dict[str, Any]]
-    shuffle_rng: np.random.Generator
-    noise_rng: np.random.Generator
-    seconds: float = 0.0
-    best: dict[str, Any] | None = None  # {"epoch", "value", "state"} when early stopping
-
-
 def fit(
     config: Config,
     runs_dir: Path,
@@ -245,7 +150,7 @@ def run_epochs(
                 )
         if state.rows and status == "completed":
             if state.best is not None:
-                exp.net.load_state(state.best["state"])
+                exp.net.load_state(state.best.state)
             test = evaluate(
                 exp.net,
                 exp.loss,
@@ -314,7 +219,7 @@ def epoch_loop(
 
 def delivered_weights(exp: Experiment, state: TrainingState) -> dict[str, np.ndarray]:
     """What weights.npz holds: the best epoch's weights under early stopping, else the latest."""
-    return state.best["state"] if state.best is not None else exp.net.state()
+    return state.best.state if state.best is not None else exp.net.state()
 
 
 @contextmanager
@@ -351,7 +256,7 @@ def summarize(
         "message": message,
         "epochs_completed": len(rows),
         "epochs": config.train.epochs,
-        "best_epoch": state.best["epoch"] if state.best is not None else None,
+        "best_epoch": state.best.epoch if state.best is not None else None,
         "test_loss": test["loss"],
         "test_accuracy": test["accuracy"],
         "final_val_loss": rows[-1]["val_loss"] if rows else None,

@@ -1,64 +1,43 @@
-"""The `npnet` command line: parses arguments and delegates; the work lives in the library.
-
-User mistakes (a bad config, a missing file, a damaged run directory) print one red line on
-stderr and exit with code 2, never a traceback.
-"""
+"""The training commands: train, check, eval, runs, plot, list and gradcheck."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from npnet.config import Config
-from npnet.errors import ConfigError, NpnetError
-
-app = typer.Typer(
-    help="npnet: neural networks from scratch in NumPy, trained from YAML configs.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode="markdown",  # joins a docstring's wrapped lines into paragraphs
+from npnet.cli.main import (
+    RUNS_DIR,
+    DataDirOption,
+    RunsDirOption,
+    SetOption,
+    app,
+    console,
+    overrides,
+    user_errors,
 )
-console = Console()
-errors = Console(stderr=True)
-
-RUNS_DIR = Path("runs")
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a config key, e.g. --set optimizer.lr=0.05 (repeatable)."),
-]
-RunsDirOption = Annotated[Path, typer.Option(help="Directory holding the run directories.")]
-DataDirOption = Annotated[
-    Path | None, typer.Option(help="Directory with the dataset files (sets data.root).")
-]
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn npnet's user-facing errors into one red line on stderr and exit code 2."""
-    try:
-        yield
-    except NpnetError as error:
-        errors.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(code=2) from None
-
-
-def overrides(
-    set_: list[str] | None, seed: int | None = None, data_dir: Path | None = None
-) -> list[str]:
-    extra = list(set_ or [])
-    if seed is not None:
-        extra.append(f"seed={seed}")
-    if data_dir is not None:
-        extra.append(f"data.root={json.dumps(str(data_dir))}")
-    return extra
+from npnet.cli.plots import plot_runs
+from npnet.cli.progress import TrainingProgress
+from npnet.cli.tables import (
+    compare_tables,
+    epochs_table,
+    eval_tables,
+    gradcheck_all_table,
+    gradcheck_table,
+    model_table,
+    registry_tables,
+    runs_table,
+)
+from npnet.config import Config, dump_yaml, load_config
+from npnet.engine.evaluate import evaluate_run
+from npnet.engine.experiment import build_experiment
+from npnet.engine.loop import fit
+from npnet.engine.loop import resume as resume_run
+from npnet.engine.runs import RUN_COLUMNS, compare_runs, list_runs, read_metrics, resolve_run_dir
+from npnet.errors import ConfigError
+from npnet.tools import gradcheck as checks
 
 
 @app.command()
@@ -85,10 +64,6 @@ def train(
 
     Exit code 0 when training completed, 1 when it diverged, 130 when interrupted
     (Ctrl-C or SIGTERM: the last completed epoch is saved and `--resume` continues it)."""
-    from npnet.config import load_config
-    from npnet.display import TrainingProgress
-    from npnet.train import fit
-    from npnet.train import resume as resume_run
 
     with user_errors():
         if resume is not None:
@@ -110,8 +85,6 @@ def train(
                 return
             run_dir, summary = fit(loaded, runs_dir, TrainingProgress(console))
     if plot_figures and summary["epochs_completed"]:
-        from npnet.plots import plot_runs
-
         with user_errors():
             for path in plot_runs([run_dir]):
                 console.print(f"wrote {path}", highlight=False, soft_wrap=True)
@@ -122,9 +95,6 @@ def train(
 
 
 def show_check(config: Config) -> None:
-    from npnet.config import dump_yaml
-    from npnet.display import model_table
-    from npnet.train import build_experiment
 
     exp = build_experiment(config)
     console.print(f"# {config.source}, resolved", highlight=False)
@@ -147,7 +117,6 @@ def check(
 ) -> None:
     """Validate a config, build its data and network, and print them; trains nothing
     (the same as `npnet train CONFIG --dry-run`)."""
-    from npnet.config import load_config
 
     with user_errors():
         show_check(load_config(config, overrides(set_, data_dir=data_dir)))
@@ -166,8 +135,6 @@ def runs_list(
     ] = "date",
 ) -> None:
     """A table of runs: name, date, status, epochs, best validation and test accuracy."""
-    from npnet.display import runs_table
-    from npnet.runs import RUN_COLUMNS, list_runs
 
     if ctx.invoked_subcommand is not None:
         return
@@ -187,8 +154,6 @@ def runs_compare(
     runs_dir: RunsDirOption = RUNS_DIR,
 ) -> None:
     """Two runs side by side: the config keys that differ, and their results."""
-    from npnet.display import compare_tables
-    from npnet.runs import compare_runs, resolve_run_dir
 
     with user_errors():
         comparison = compare_runs(
@@ -209,8 +174,6 @@ def plot(
     """Write PNG figures of runs: loss and accuracy curves (overlaid for several runs), the
     learning rate, the confusion matrix, the most confidently misclassified test images, the
     first conv layer's filters and, when logged, per-layer gradient norms."""
-    from npnet.plots import plot_runs
-    from npnet.runs import resolve_run_dir
 
     with user_errors():
         paths = plot_runs([resolve_run_dir(run, runs_dir) for run in run_dirs], out)
@@ -221,7 +184,6 @@ def plot(
 @app.command("list")
 def list_components() -> None:
     """Every registered component a config can name, by kind, with its parameters."""
-    from npnet.display import registry_tables
 
     for table in registry_tables():
         console.print(table)
@@ -237,9 +199,6 @@ def evaluate(
 ) -> None:
     """Rebuild a run's network from its directory and report loss, accuracy, per-class
     precision/recall and the confusion matrix."""
-    from npnet.display import epochs_table, eval_tables
-    from npnet.evaluate import evaluate_run
-    from npnet.runs import read_metrics, resolve_run_dir
 
     with user_errors():
         result = evaluate_run(resolve_run_dir(run, runs_dir), split, data_dir)
@@ -270,9 +229,6 @@ def gradcheck(
     """Compare analytic gradients with central differences in float64: a config's network on a
     small real batch, or (--all) every registered layer and loss on random inputs of several
     shapes. Exits 1 if any relative error reaches the tolerance."""
-    from npnet import gradcheck as checks
-    from npnet.config import load_config
-    from npnet.display import gradcheck_all_table, gradcheck_table
 
     with user_errors():
         if (config is None) == (not check_all):
@@ -294,134 +250,3 @@ def gradcheck(
         )
         raise typer.Exit(code=1)
     console.print(f"[green]passed[/]: largest relative error {worst:.2e} < {tolerance:g}")
-
-
-# --- commands for the tutorial chapters that train nothing (see docs/chapters.md) ---------
-
-
-@app.command()
-def summary(
-    config: Annotated[Path, typer.Argument(help="YAML config whose network is summarized.")],
-    set_: SetOption = None,
-    samples: Annotated[int, typer.Option(help="Training samples pushed through it.")] = 256,
-    data_dir: DataDirOption = None,
-) -> None:
-    """A network layer by layer: output and parameter shapes, parameter counts, forward FLOPs
-    per sample, and what one forward pass of real samples through the untrained network
-    gives at each layer (mean, std, fraction of zeros)."""
-    from npnet.config import load_config
-    from npnet.display import summary_table
-    from npnet.explain import summarize_config
-
-    with user_errors():
-        result = summarize_config(load_config(config, overrides(set_, data_dir=data_dir)), samples)
-    console.print(summary_table(result))
-
-
-@app.command()
-def data(
-    config: Annotated[Path, typer.Argument(help="YAML config whose data section is shown.")],
-    set_: SetOption = None,
-    data_dir: DataDirOption = None,
-) -> None:
-    """A config's dataset as arrays: shapes, dtypes, min/max/mean/std of every split before
-    and after normalization, and the class counts."""
-    from npnet.config import load_config
-    from npnet.display import dataset_tables
-    from npnet.explain import describe_dataset
-
-    with user_errors():
-        result = describe_dataset(load_config(config, overrides(set_, data_dir=data_dir)))
-    for table in dataset_tables(result):
-        console.print(table)
-    if result["normalize_check"] is not None:
-        console.print(
-            f"functional.normalize(raw train) vs the pipeline's '{result['normalize']}': "
-            f"largest difference {result['normalize_check']:.1e}",
-            highlight=False,
-        )
-
-
-@app.command()
-def activations() -> None:
-    """Activation functions and their derivatives at sample points, each derivative checked
-    against central differences; and softmax on one vector."""
-    from npnet.display import activation_tables
-    from npnet.explain import activation_table, softmax_example
-
-    for table in activation_tables(activation_table(), softmax_example()):
-        console.print(table)
-
-
-@app.command()
-def losses() -> None:
-    """MSE, binary and categorical cross-entropy on hand-picked predictions (confident and
-    right, unsure, confident and wrong), next to the values worked out by hand."""
-    from npnet.display import loss_table
-    from npnet.explain import loss_examples
-
-    console.print(loss_table(loss_examples()))
-
-
-@app.command()
-def descent(
-    config: Annotated[Path, typer.Argument(help="YAML config with a regression dataset.")],
-    batch_size: Annotated[
-        list[int] | None,
-        typer.Option(help="Mini-batch size to compare (repeatable); default: train.batch_size."),
-    ] = None,
-    set_: SetOption = None,
-) -> None:
-    """Linear regression by functional.gradient_descent on the config's data (its
-    optimizer.lr, train.epochs, seed): the learned weights next to the true ones, and per
-    batch size the steps, time, final loss and how noisy the last steps were."""
-    from npnet.config import load_config
-    from npnet.display import descent_tables
-    from npnet.explain import fit_linear
-
-    with user_errors():
-        if batch_size and min(batch_size) < 1:
-            raise ConfigError(f"--batch-size must be positive, got {min(batch_size)}")
-        loaded = load_config(config, overrides(set_))
-        result = fit_linear(loaded, list(batch_size or [loaded.train.batch_size]))
-    for table in descent_tables(result):
-        console.print(table)
-
-
-@app.command()
-def gradnorms(
-    run: Annotated[str, typer.Argument(help="A run directory (or 'latest').")],
-    runs_dir: RunsDirOption = RUNS_DIR,
-) -> None:
-    """Per-layer weight-gradient norms of a run trained with train.log_grad_norms: how much
-    signal back-propagation delivers to each layer (vanishing gradients show here)."""
-    from npnet.display import grad_norm_table as render
-    from npnet.explain import grad_norm_table
-    from npnet.runs import resolve_run_dir
-
-    with user_errors():
-        result = grad_norm_table(resolve_run_dir(run, runs_dir))
-    console.print(render(result))
-
-
-@app.command()
-def features(
-    run: Annotated[str, typer.Argument(help="A run directory (or 'latest') with a conv2d.")],
-    image: Annotated[int, typer.Option(help="Index of the test image.")] = 0,
-    out: Annotated[
-        Path | None, typer.Option(help="PNG to write (default: RUN/feature_maps.png).")
-    ] = None,
-    runs_dir: RunsDirOption = RUNS_DIR,
-    data_dir: DataDirOption = None,
-) -> None:
-    """The first conv layer's feature maps for one test image: statistics per filter, and a
-    PNG of the image and every map."""
-    from npnet.display import feature_table
-    from npnet.explain import feature_maps
-    from npnet.runs import resolve_run_dir
-
-    with user_errors():
-        run_dir = resolve_run_dir(run, runs_dir)
-        result = feature_maps(run_dir, image, out or run_dir / "feature_maps.png", data_dir)
-    console.print(feature_table(result))
-    console.print(f"wrote {result['path']}", highlight=False, soft_wrap=True)

@@ -10,7 +10,7 @@
     filters.png           the first conv2d layer's kernels                  (first run, CNNs)
 
 The curves need only metrics.csv; the test-set figures rebuild the first run's network from
-config.yaml and weights.npz (`npnet.evaluate.load_run`). Regression runs get only the curves.
+config.yaml and weights.npz (`npnet.engine.evaluate.load_run`). Regression runs get only the curves.
 
 matplotlib is an optional dependency (`pip install 'npnet[plot]'`), imported only when a
 figure is drawn, so `import npnet` never needs it. Figures use matplotlib's object-oriented
@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from npnet import runs
 from npnet.config import Config
+from npnet.engine import runs
+from npnet.engine.evaluate import load_run
+from npnet.engine.metrics import class_report, evaluate, predicted_classes
 from npnet.errors import NpnetError, RunError
 from npnet.functional.activations import sigmoid, softmax
-from npnet.metrics import class_report, evaluate, predicted_classes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -239,8 +240,6 @@ def grad_norms_figure(figure_class: type[Figure], run: RunCurves, path: Path) ->
 def evaluation_figures(figure_class: type[Figure], run_dir: Path, label: str) -> dict[str, Figure]:
     """The confusion matrix, the misclassified images and the first conv layer's filters of
     the run's final weights on its test set."""
-    from npnet.evaluate import load_run
-
     if not (run_dir / runs.WEIGHTS_FILE).is_file():
         raise RunError(
             f"{run_dir}: no {runs.WEIGHTS_FILE}; the test-set figures need the trained weights"
@@ -360,3 +359,34 @@ def filters_figure(
         f"first conv layer (layer {index}): {filters} filters of {channels}x{kh}x{kw}\n{label}"
     )
     return figure
+
+
+def feature_maps_figure(figure_class: type[Figure], result: dict[str, Any]) -> Figure:
+    """A grid: the input image, then every feature map of `npnet.tools.explain.feature_maps`
+    (each map on its own colour scale)."""
+    maps = result["maps"]
+    panels = len(maps) + 1
+    columns = min(panels, 9)  # one row for the input and 8 filters
+    rows = math.ceil(panels / columns)
+    figure = figure_class(figsize=(1.6 * columns, 1.7 * rows), dpi=100, layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    axes[0, 0].imshow(result["input"][0], cmap="gray")
+    axes[0, 0].set_title(f"input ({result['label']})", fontsize=8)
+    for f, fmap in enumerate(maps, start=1):
+        ax = axes.flat[f]
+        ax.imshow(fmap, cmap="viridis")
+        ax.set_title(f"filter {f - 1}", fontsize=8)
+    return figure
+
+
+def write_feature_maps(result: dict[str, Any], out: Path) -> Path:
+    """Write the feature-map grid to `out` (atomically, its directory created if needed)."""
+    figure = feature_maps_figure(matplotlib_figure(), result)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(f"{out.parent}: cannot create the directory ({error.strerror})") from None
+    runs.atomic_write(out, lambda file: figure.savefig(file, format="png"))
+    return out

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from npnet.config import Config, config_from_dict, dump_yaml, parse_yaml
+from npnet.config import Config, config_from_dict, dump_yaml, parse_yaml, to_dict
 from npnet.errors import RunError
 
 CONFIG_FILE = "config.yaml"
@@ -226,8 +226,6 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
     """The config keys whose values differ between two runs, and both runs' summaries."""
-    from npnet.config import to_dict
-
     config_a = flatten(to_dict(read_config(run_a)))
     config_b = flatten(to_dict(read_config(run_b)))
     differences = [

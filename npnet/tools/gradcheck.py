@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from npnet.config import Config
+from npnet.engine.experiment import build_dataset, build_network, random_streams
 from npnet.functional.numerical import numerical_gradient, relative_error
 from npnet.nn.layer import Layer
 from npnet.nn.loss import Loss
@@ -164,8 +165,6 @@ def check_config(
     pooled values of flat regions still lie within a step of each other.) Kinks that remain
     near the point, e.g. after batch norm, are what `compare`'s second step is for.
     """
-    from npnet.train import build_dataset, build_network, random_streams
-
     dataset = build_dataset(config)
     init_rng, _, _ = random_streams(config.seed)
     net = build_network(config, dataset, init_rng, np.float64)

@@ -19,6 +19,10 @@ import numpy as np
 
 from npnet import functional as F
 from npnet.config import Config
+from npnet.data import load_dataset
+from npnet.engine.evaluate import load_run
+from npnet.engine.experiment import build_dataset, build_experiment
+from npnet.engine.runs import GRAD_NORMS_FILE, read_config
 from npnet.errors import ConfigError, RunError
 from npnet.nn.layer import Layer
 from npnet.nn.network import Network
@@ -58,8 +62,6 @@ def model_summary(net: Network, x: np.ndarray | None = None) -> list[dict[str, A
 def summarize_config(config: Config, samples: int = 256) -> dict[str, Any]:
     """Build a config's data and (untrained, seeded) network and summarize it, with output
     statistics on its first `samples` training samples: what a forward pass does to them."""
-    from npnet.train import build_experiment
-
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     exp = build_experiment(config)
@@ -94,8 +96,6 @@ def describe_dataset(config: Config) -> dict[str, Any]:
     """A config's dataset as raw arrays (normalize: none) and as the trainer sees it (the
     config's normalization): per split the statistics of x, the class counts, and how far
     `functional.normalize` of the raw training inputs is from the pipeline's result."""
-    from npnet.data import load_dataset
-
     data = config.data
 
     def load(normalize: str) -> Any:
@@ -270,8 +270,6 @@ def fit_linear(config: Config, batch_sizes: list[int]) -> dict[str, Any]:
     their largest distance to the true ones (when the dataset knows them, as `linear` does),
     and the noise: the std of the last epoch's step losses, each measured on its own batch
     (0 for full batch, whose one step per epoch sees all the data)."""
-    from npnet.train import build_dataset
-
     dataset = build_dataset(config)
     if dataset.num_classes is not None:
         raise ConfigError(
@@ -321,13 +319,11 @@ def fit_linear(config: Config, batch_sizes: list[int]) -> dict[str, Any]:
 # --- per-layer gradient norms of a run (chapter 4.1) -------------------------------------
 
 
-def grad_norm_table(run_dir: Path) -> dict[str, Any]:
+def gradient_norms(run_dir: Path) -> dict[str, Any]:
     """The weight gradients' mean L2 norms from a run's grad_norms.csv (written with
     `train.log_grad_norms: true`), one row per weight tensor, first layer first: the norm at
     the first and the last epoch, and at the first epoch relative to the output layer's.
     Vanishing gradients show as ratios far below 1 in the early layers."""
-    from npnet.runs import GRAD_NORMS_FILE, read_config
-
     path = run_dir / GRAD_NORMS_FILE
     if not path.is_file():
         raise RunError(
@@ -357,14 +353,10 @@ def grad_norm_table(run_dir: Path) -> dict[str, Any]:
 # --- feature maps of a trained convolution (chapter 4.2) ----------------------------------
 
 
-def feature_maps(
-    run_dir: Path, image: int = 0, out: Path | None = None, data_dir: Path | None = None
-) -> dict[str, Any]:
+def feature_maps(run_dir: Path, image: int = 0, data_dir: Path | None = None) -> dict[str, Any]:
     """Run test image `image` through a trained run up to its first conv2d layer and report
-    each filter's map (min, max, mean, fraction > 0); with `out`, also save a PNG of the image
-    and every map. Maps: (F, OH, OW), the convolution's output before any activation."""
-    from npnet.evaluate import load_run
-
+    each filter's map (min, max, mean, fraction > 0). "input" is the image (C, H, W), "maps"
+    (F, OH, OW) the convolution's output before any activation (`npnet features` draws both)."""
     exp = load_run(run_dir, data_dir)
     conv = next((i for i, layer in enumerate(exp.net.layers) if layer.name == "conv2d"), None)
     if conv is None:
@@ -393,34 +385,7 @@ def feature_maps(
         "layer": conv,
         "shape": tuple(maps.shape),
         "rows": rows,
-        "path": None,
+        "input": x_test[image],
+        "maps": maps,
     }
-    if out is not None:
-        result["path"] = str(save_feature_maps(x_test[image], maps, out, result["label"]))
     return result
-
-
-def save_feature_maps(image: np.ndarray, maps: np.ndarray, out: Path, label: int) -> Path:
-    """A grid PNG: the input image, then every feature map (each on its own colour scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-
-    panels = len(maps) + 1
-    columns = min(panels, 9)  # one row for the input and 8 filters
-    rows = -(-panels // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.7 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    axes[0, 0].imshow(image[0], cmap="gray")
-    axes[0, 0].set_title(f"input ({label})", fontsize=8)
-    for f, fmap in enumerate(maps, start=1):
-        ax = axes.ravel()[f]
-        ax.imshow(fmap, cmap="viridis")
-        ax.set_title(f"filter {f - 1}", fontsize=8)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out

@@ -3,12 +3,12 @@ and deliver the best epoch's weights rather than the last ones."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from npnet.train import Experiment, TrainingState
+from npnet.engine.experiment import Experiment
+from npnet.engine.state import Best, TrainingState
 
 METRICS = {"val_loss": "min", "val_accuracy": "max"}
 
@@ -24,19 +24,19 @@ def update(state: TrainingState, exp: Experiment, row: dict[str, Any]) -> bool:
     value = row[settings["metric"]]
     mode = METRICS[settings["metric"]]
     best = state.best
-    if best is None or improved(value, best["value"], mode, settings["min_delta"]):
-        state.best = {
-            "epoch": row["epoch"],
-            "value": value,
-            "state": {k: np.array(v, copy=True) for k, v in exp.net.state().items()},
-        }
+    if best is None or improved(value, best.value, mode, settings["min_delta"]):
+        state.best = Best(
+            epoch=row["epoch"],
+            value=value,
+            state={k: np.array(v, copy=True) for k, v in exp.net.state().items()},
+        )
         return False
-    return row["epoch"] - state.best["epoch"] >= settings["patience"]
+    return row["epoch"] - best.epoch >= settings["patience"]
 
 
 def message(state: TrainingState, settings: dict[str, Any]) -> str:
     return (
         f"stopped early after epoch {state.epoch}: {settings['metric']} has not improved for "
-        f"{settings['patience']} epochs; the weights of the best epoch ({state.best['epoch']}) "
+        f"{settings['patience']} epochs; the weights of the best epoch ({state.best.epoch}) "
         f"are kept"
     )

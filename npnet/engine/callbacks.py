@@ -1,0 +1,21 @@
+"""Callbacks: the hooks the training loop calls, so a display (or a sweep) can follow it.
+
+Named, explicit no-op methods in the Lightning style: override the ones you need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from npnet.data import Dataset
+from npnet.nn.network import Network
+
+
+class Callback:
+    """Hooks the trainer calls; each is a no-op here. The CLI's progress display is one."""
+
+    def on_train_start(self, run_dir: Path, net: Network, dataset: Dataset) -> None: ...
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
+    def on_batch_end(self, batch: int, loss: float, accuracy: float | None) -> None: ...
+    def on_epoch_end(self, row: dict[str, Any]) -> None: ...
+    def on_train_end(self, summary: dict[str, Any]) -> None: ...

@@ -1,0 +1,87 @@
+"""An experiment: everything a config builds (data, network, loss, optimizer, schedule), and
+the builders that make each part from the config and one seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from npnet.config import Config
+from npnet.data import Dataset, load_dataset
+from npnet.errors import ConfigError
+from npnet.nn.loss import Loss
+from npnet.nn.network import Network
+from npnet.nn.parallel import DataParallel
+from npnet.optim.optimizer import Optimizer
+from npnet.optim.schedule import Schedule
+from npnet.registry import LOSSES, OPTIMIZERS, SCHEDULES
+
+
+@dataclass
+class Experiment:
+    """Everything built from a config: data, network, loss, optimizer, schedule.
+
+    With `train.threads` > 1 the network is a DataParallel: the same layers, run in slices."""
+
+    config: Config
+    dataset: Dataset
+    net: Network
+    loss: Loss
+    optimizer: Optimizer
+    schedule: Schedule
+
+
+def random_streams(seed: int) -> tuple[np.random.Generator, ...]:
+    """Independent generators for weights, shuffling and dropout, all from one seed."""
+    return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+
+
+def build_dataset(config: Config) -> Dataset:
+    data = config.data
+    return load_dataset(
+        data.dataset,
+        data.options,
+        validation=data.validation,
+        normalize=data.normalize,
+        train_size=data.train_size,
+        seed=config.seed,
+    )
+
+
+def build_network(
+    config: Config, dataset: Dataset, rng: np.random.Generator, dtype: Any = np.float32
+) -> Network:
+    """The config's layers built for the dataset's sample shape (checked against
+    `model.input_shape` when the config states one)."""
+    input_shape = tuple(dataset.input_shape)
+    stated = config.model.input_shape
+    if stated is not None and tuple(stated) != input_shape:
+        raise ConfigError(
+            f"{config.source}: model.input_shape: {list(stated)} does not match the "
+            f"{dataset.name} samples, which are {list(input_shape)}"
+        )
+    try:
+        return Network.from_specs(config.model.layers, input_shape, rng, dtype)
+    except ConfigError as error:
+        raise ConfigError(f"{config.source}: {error}") from None
+
+
+def build_model(config: Config, net: Network) -> Network:
+    """`net`, run in `train.threads` slices at once when there are more than one."""
+    threads = config.train.threads
+    return net if threads == 1 else DataParallel(net, threads)
+
+
+def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
+    dataset = dataset if dataset is not None else build_dataset(config)
+    init_rng, _, _ = random_streams(config.seed)
+    return Experiment(
+        config=config,
+        dataset=dataset,
+        net=build_model(config, build_network(config, dataset, init_rng)),
+        loss=LOSSES.build(config.loss.name, config.loss.args),
+        optimizer=OPTIMIZERS.build(config.optimizer.name, config.optimizer.args),
+        schedule=SCHEDULES.build(config.schedule.name, config.schedule.args),
+    )
