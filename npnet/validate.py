@@ -11,6 +11,7 @@ from numbers import Integral, Real
 from typing import Any
 
 from npnet.errors import ConfigError
+from npnet.registry import did_you_mean
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -57,8 +58,6 @@ def boolean(name: str, value: Any) -> bool:
 
 def one_of(name: str, value: Any, choices: list[str]) -> str:
     if value not in choices:
-        from npnet.registry import did_you_mean
-
         hint = did_you_mean(value, choices) if isinstance(value, str) else ""
         raise ConfigError(f"'{name}' must be one of {', '.join(choices)}, got {value!r}{hint}")
     return value
