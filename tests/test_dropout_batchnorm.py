@@ -240,7 +240,7 @@ class ConstantStatisticsBackward(BatchNorm):
     """A classic bug: in training, treating the batch's μ and σ² as constants."""
 
     def backward(self, grad_out):
-        self.training = False
+        self.cache.count = None  # as if the forward pass had been an evaluation
         return super().backward(grad_out)
 
 

@@ -33,15 +33,18 @@ from npnet.engine.callbacks import Callback
 from npnet.engine.experiment import Experiment, build_experiment, random_streams
 from npnet.engine.metrics import evaluate, predicted_classes
 from npnet.engine.state import TrainingState
+from npnet.functional.regularization import l2_penalty_gradient
+from npnet.nn.network import is_weight
 from npnet.optim.clip import clip_grad_norm
 
 
 def add_l2_gradient(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], l2: float) -> None:
-    """grad += λ W for every weight matrix/kernel ("W"); biases and batch-norm scales are
-    not penalized, as is usual."""
+    """grad += λ W (`functional.l2_penalty_gradient`) for every weight matrix/kernel; biases
+    and batch-norm scales are not penalized, as is usual."""
     for key, param in params.items():
-        if key.endswith(".W"):
-            grads[key] += np.asarray(l2, dtype=param.dtype) * param
+        if is_weight(key):
+            # λ in the parameter's dtype: float32 stays float32
+            grads[key] += l2_penalty_gradient(param, param.dtype.type(l2))
 
 
 class Diverged(Exception):

@@ -6,6 +6,8 @@ lives in `npnet.functional.activations`. x: (N, *shape) -> out: (N, *shape), sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from npnet.functional import activations as F
@@ -25,110 +27,102 @@ class Identity(Layer):
         return grad_out if self.input_grad else None
 
 
-@LAYERS.register("relu")
-class ReLU(Layer):
-    """ReLU(x) = max(0, x), elementwise."""
+class Elementwise(Layer):
+    """An activation applied entry by entry: out = f(x), dx = f'(·) ⊙ grad_out.
+
+    A subclass names f (`function`) and its slope f' (`slope`), both from
+    `npnet.functional.activations`, called with the layer's `constants()` after the array.
+    `slope` reads the input x, or the output when `slope_from_output` is set (σ and tanh
+    have their slope in terms of their output, and ReLU's [x > 0] is [out > 0]), so the
+    layer keeps that one array for the backward pass. `slope` returns a new array, which
+    the backward pass multiplies the incoming gradient into.
+    """
+
+    function: Callable[..., np.ndarray]
+    slope: Callable[..., np.ndarray]
+    slope_from_output = False
+
+    def constants(self) -> tuple[float, ...]:
+        """The arguments f and f' take after the array (LeakyReLU's slope, ELU's α)."""
+        return ()
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        # The slope is 1 where x > 0 and 0 elsewhere: a boolean mask (1 byte per entry) is the
-        # whole of it, and multiplying by it is cheaper than building a float derivative array.
-        # Evaluation has no backward pass, so it skips the mask.
-        self.mask = x > 0 if training else None
-        return F.relu(x)
+        out = self.function(x, *self.constants())
+        self.kept = out if self.slope_from_output else x
+        return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         if not self.input_grad:
             return None
-        return np.multiply(grad_out, self.mask)
+        dx = self.slope(self.kept, *self.constants())
+        dx *= grad_out
+        return dx
+
+
+@LAYERS.register("relu")
+class ReLU(Elementwise):
+    """ReLU(x) = max(0, x), elementwise; its slope [x > 0] is [out > 0]."""
+
+    function = staticmethod(F.relu)
+    slope = staticmethod(F.relu_derivative)
+    slope_from_output = True
 
 
 @LAYERS.register("leaky_relu")
-class LeakyReLU(Layer):
+class LeakyReLU(Elementwise):
     """LeakyReLU(x) = x if x > 0 else a·x, a = `negative_slope`: negative inputs keep a
     small gradient, so a unit cannot die."""
+
+    function = staticmethod(F.leaky_relu)
+    slope = staticmethod(F.leaky_relu_derivative)
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = number("negative_slope", negative_slope)
 
-    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        self.x = x
-        return F.leaky_relu(x, self.negative_slope)
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        if not self.input_grad:
-            return None
-        dx = F.leaky_relu_derivative(self.x, self.negative_slope)
-        dx *= grad_out
-        return dx
+    def constants(self) -> tuple[float, ...]:
+        return (self.negative_slope,)
 
 
 @LAYERS.register("elu")
-class ELU(Layer):
+class ELU(Elementwise):
     """ELU(x) = x if x > 0 else α·(e^x − 1): smooth, saturating at −α for very negative x."""
+
+    function = staticmethod(F.elu)
+    slope = staticmethod(F.elu_derivative)
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
         self.alpha = number("alpha", alpha, low=0.0)
 
-    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        self.x = x
-        return F.elu(x, self.alpha)
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        if not self.input_grad:
-            return None
-        dx = F.elu_derivative(self.x, self.alpha)
-        dx *= grad_out
-        return dx
+    def constants(self) -> tuple[float, ...]:
+        return (self.alpha,)
 
 
 @LAYERS.register("gelu")
-class GELU(Layer):
+class GELU(Elementwise):
     """GELU(x) = x·Φ(x) = x/2 · (1 + erf(x/√2)), the exact form (PyTorch's default)."""
 
-    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        self.x = x
-        return F.gelu(x)
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        if not self.input_grad:
-            return None
-        dx = F.gelu_derivative(self.x)
-        dx *= grad_out
-        return dx
+    function = staticmethod(F.gelu)
+    slope = staticmethod(F.gelu_derivative)
 
 
 @LAYERS.register("sigmoid")
-class Sigmoid(Layer):
-    """σ(x) = 1 / (1 + e^-x), elementwise; the backward pass needs only the output."""
+class Sigmoid(Elementwise):
+    """σ(x) = 1 / (1 + e^-x), elementwise; its slope σ·(1 − σ) needs only the output."""
 
-    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        self.out = F.sigmoid(x)
-        return self.out
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        if not self.input_grad:
-            return None
-        dx = F.sigmoid_derivative_from_output(self.out)
-        dx *= grad_out
-        return dx
+    function = staticmethod(F.sigmoid)
+    slope = staticmethod(F.sigmoid_derivative_from_output)
+    slope_from_output = True
 
 
 @LAYERS.register("tanh")
-class Tanh(Layer):
-    """tanh(x), elementwise; the backward pass needs only the output."""
+class Tanh(Elementwise):
+    """tanh(x), elementwise; its slope 1 − tanh² needs only the output."""
 
-    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        self.out = F.tanh(x)
-        return self.out
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        if not self.input_grad:
-            return None
-        dx = F.tanh_derivative_from_output(self.out)
-        dx *= grad_out
-        return dx
+    function = staticmethod(F.tanh)
+    slope = staticmethod(F.tanh_derivative_from_output)
+    slope_from_output = True
 
 
 @LAYERS.register("softmax")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
+from npnet.functional.normalization import (
+    BatchSum,
+    batch_norm_backward,
+    batch_norm_forward,
+    batch_norm_inference,
+    whole_batch,
+)
 from npnet.nn.layer import Layer, Shape
 from npnet.registry import LAYERS
 from npnet.validate import number
@@ -26,9 +30,10 @@ class BatchNorm(Layer):
     are `buffers` ("running_mean" 0s, "running_var" 1s, (C,)), saved with a checkpoint but
     never trained.
 
-    Every sum over the batch goes through `self.batch_sum`: the identity here; when the batch
-    runs in slices on several threads (npnet.nn.parallel), the sum over all the slices, so
-    the statistics are still the whole batch's. `self.grads` holds this slice's share.
+    The math is `npnet.functional.normalization`; every sum over the batch goes through
+    `self.batch_sum`: the identity here; when the batch runs in slices on several threads
+    (npnet.nn.parallel), the sum over all the slices, so the statistics are still the whole
+    batch's. `self.grads` holds this slice's share.
     """
 
     mixes_batch = True
@@ -38,7 +43,7 @@ class BatchNorm(Layer):
         self.momentum = number("momentum", momentum, low=0.0, high=1.0)
         self.eps = number("eps", eps, low=0.0, low_open=True)
         self.buffers: dict[str, np.ndarray] = {}
-        self.batch_sum: Callable[[Any], Any] = whole_batch
+        self.batch_sum: BatchSum = whole_batch
         self.updates_running_statistics = True  # only one slice of a batch does
 
     def build(self, in_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
@@ -56,66 +61,30 @@ class BatchNorm(Layer):
         return out_shape
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        # Per-channel (C,) arrays broadcast against x as (C, 1, 1, ...); axes = all but channel.
-        self.axes = (0, *range(2, x.ndim))
-        self.channel_shape = (x.shape[1],) + (1,) * (x.ndim - 2)
-        self.training = training
-        if training:
-            # m, the values behind each channel's statistics
-            self.count = self.batch_sum(x.size // x.shape[1])
-            if self.count < 2:
-                raise ValueError(
-                    f"batch_norm needs more than one value per channel to train, got input of "
-                    f"shape {x.shape}; use a batch size above 1"
-                )
-            mean = self.batch_sum(x.sum(axis=self.axes)) / self.count
-            x_hat = x - mean.reshape(self.channel_shape)
-            var = self.batch_sum(np.square(x_hat).sum(axis=self.axes)) / self.count
-            if self.updates_running_statistics:
-                self.update_running_statistics(mean, var)
-        else:
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if not training:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-            x_hat = x - mean.reshape(self.channel_shape)
-        self.inv_std = 1.0 / np.sqrt(var + self.eps)
-        x_hat *= self.inv_std.reshape(self.channel_shape)
-        self.x_hat = x_hat
-        out = x_hat * self.params["gamma"].reshape(self.channel_shape)
-        out += self.params["beta"].reshape(self.channel_shape)
+            out, self.cache = batch_norm_inference(x, gamma, beta, mean, var, self.eps)
+            return out
+        out, self.cache = batch_norm_forward(x, gamma, beta, self.eps, self.batch_sum)
+        if self.updates_running_statistics:
+            self.update_running_statistics(self.cache.mean, self.cache.var, self.cache.count)
         return out
 
-    def update_running_statistics(self, mean: np.ndarray, var: np.ndarray) -> None:
-        """r ← (1 − momentum)·r + momentum·batch; the variance unbiased, as PyTorch keeps it."""
-        unbiased = var * (self.count / (self.count - 1))
+    def update_running_statistics(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        """r ← (1 − momentum)·r + momentum·batch; the variance unbiased (m/(m − 1))·σ², as
+        PyTorch keeps it."""
+        unbiased = var * (count / (count - 1))
         for name, batch in (("running_mean", mean), ("running_var", unbiased)):
             running = self.buffers[name]
             running *= 1.0 - self.momentum
             running += self.momentum * batch
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        """dβ = Σ g, dγ = Σ g·x̂ (sums over all but the channel axis); in training
-        dx = γ/√(σ² + ε) · (g − dβ/m − x̂·dγ/m), because μ and σ² depend on every x in the batch;
-        in evaluation they are constants and dx = γ/√(σ² + ε) · g."""
-        g_x_hat = grad_out * self.x_hat
-        d_gamma = g_x_hat.sum(axis=self.axes)
-        d_beta = grad_out.sum(axis=self.axes)
+        """`functional.batch_norm_backward`: dβ = Σ g, dγ = Σ g·x̂, and dx through the batch's
+        statistics (in training) or with them as constants (in evaluation)."""
+        dx, d_gamma, d_beta = batch_norm_backward(
+            grad_out, self.cache, self.params["gamma"], self.batch_sum, input_grad=self.input_grad
+        )
         self.grads = {"gamma": d_gamma, "beta": d_beta}
-        if not self.input_grad:
-            return None
-        per_channel = self.channel_shape
-        scale = (self.params["gamma"] * self.inv_std).reshape(per_channel)
-        if not self.training:
-            return grad_out * scale
-        # dx needs the sums over the whole batch; the sums of several slices in one exchange
-        m = self.count
-        d_gamma, d_beta = self.batch_sum(np.stack([d_gamma, d_beta]))
-        # g·x̂ has been summed; its buffer becomes dx.
-        dx = np.multiply(self.x_hat, (-d_gamma / m).reshape(per_channel), out=g_x_hat)
-        dx += grad_out
-        dx -= (d_beta / m).reshape(per_channel)
-        dx *= scale
         return dx
-
-
-def whole_batch(total: Any) -> Any:
-    """A sum over the batch when the layer sees all of it: already complete."""
-    return total

@@ -24,6 +24,17 @@ from npnet.nn.pooling import MaxPool2D
 from npnet.registry import LAYERS
 
 
+def is_weight(key: str) -> bool:
+    """Whether a parameter key names a weight matrix or kernel ("3.W"), the arrays L2 and
+    the gradient-norm tables look at, rather than a bias or a batch-norm scale."""
+    return key.endswith(".W")
+
+
+def layer_index(key: str) -> int:
+    """The layer a parameter key belongs to: "3.W" -> 3."""
+    return int(key.split(".", 1)[0])
+
+
 class Network:
     """A sequential stack of built layers."""
 
@@ -123,7 +134,7 @@ class Network:
         for key, target in expected.items():
             found = arrays[key]
             if found.shape != target.shape:
-                index = int(key.split(".")[0])
+                index = layer_index(key)
                 raise RunError(
                     f"{source}: layer {index} ({self.layers[index].name}) '{key}' has shape "
                     f"{found.shape}, the model expects {target.shape}"

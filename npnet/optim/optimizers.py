@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from npnet.errors import ConfigError
+from npnet.functional.regularization import l2_penalty_gradient
 from npnet.optim.optimizer import Optimizer
 from npnet.registry import OPTIMIZERS
 from npnet.validate import boolean, number
@@ -45,10 +46,11 @@ def _betas(value: Any) -> tuple[float, float]:
 
 
 def _with_weight_decay(grad: np.ndarray, param: np.ndarray, weight_decay: float) -> np.ndarray:
-    """g + λ·p (coupled L2 decay) as a new array, or `grad` itself when λ = 0."""
+    """g + λ·p (coupled L2 decay: the gradient of ½·λ·Σ p², `functional.l2_penalty_gradient`)
+    as a new array, or `grad` itself when λ = 0."""
     if weight_decay == 0.0:
         return grad
-    decayed = np.multiply(param, weight_decay)
+    decayed = l2_penalty_gradient(param, weight_decay)
     decayed += grad
     return decayed
 
