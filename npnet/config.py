@@ -13,7 +13,7 @@ again gives the same config.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,15 @@ class Config:
 
 TOP_LEVEL_KEYS = [f.name for f in fields(Config) if f.name != "source"]
 DATA_KEYS = ["dataset", "validation", "normalize", "train_size"]
-NORMALIZATIONS = ["none", "scale", "standard"]
+NORMALIZATIONS = ["none", "scale", "standard"]  # data.normalize; npnet.data applies them
+
+
+def default(cls: type, name: str) -> Any:
+    """The default of dataclass `cls`'s field `name`, in the form a YAML config writes it
+    (a component as {name: ..., args...}): defaults are written once, in the dataclasses."""
+    spec = next(f for f in fields(cls) if f.name == name)
+    value = spec.default_factory() if spec.default is MISSING else spec.default
+    return {"name": value.name, **value.args} if isinstance(value, Component) else value
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
@@ -271,16 +279,16 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
         raise c.error(
             "name", f"must be a short name of letters, digits, '-', '_' or '.', got {name!r}"
         )
-    seed = c.check("seed", non_negative_int, "seed", raw.get("seed", 0))
+    seed = c.check("seed", non_negative_int, "seed", raw.get("seed", default(Config, "seed")))
 
     data_raw = raw.get("data") or {}
     if not isinstance(data_raw, dict):
         raise c.error("data", f"expected a mapping of keys, got {data_raw!r}")
-    dataset = data_raw.get("dataset", "mnist")
+    dataset = data_raw.get("dataset", default(DataConfig, "dataset"))
     c.check("data.dataset", DATASETS.get, dataset)
     option_names = list(DATASETS.parameters(dataset))
     c.mapping(data_raw, "data", DATA_KEYS + option_names)
-    validation = data_raw.get("validation", 5000)
+    validation = data_raw.get("validation", default(DataConfig, "validation"))
     if isinstance(validation, float):
         c.check("data.validation", number, "validation", validation, low=0, high=1, high_open=True)
     else:
@@ -295,7 +303,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
             "data.normalize",
             one_of,
             "normalize",
-            data_raw.get("normalize", "standard"),
+            data_raw.get("normalize", default(DataConfig, "normalize")),
             NORMALIZATIONS,
         ),
         train_size=train_size,
@@ -336,7 +344,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
         )
     if train.early_stopping is not None:
         train.early_stopping = c.early_stopping(train.early_stopping, "train.early_stopping")
-    schedule = c.component(raw.get("schedule", "constant"), "schedule", SCHEDULES)
+    schedule = c.component(raw.get("schedule", default(Config, "schedule")), "schedule", SCHEDULES)
     if data.validation == 0:
         if train.early_stopping is not None:
             raise c.error("train.early_stopping", "needs a validation split; set data.validation")
@@ -350,13 +358,19 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
         seed=seed,
         data=data,
         model=model,
-        loss=c.component(raw.get("loss", "softmax_cross_entropy"), "loss", LOSSES),
+        loss=c.component(raw.get("loss", default(Config, "loss")), "loss", LOSSES),
         optimizer=c.component(
-            raw.get("optimizer", {"name": "sgd", "lr": 0.01}), "optimizer", OPTIMIZERS
+            raw.get("optimizer", default(Config, "optimizer")), "optimizer", OPTIMIZERS
         ),
         schedule=schedule,
         regularization=RegularizationConfig(
-            l2=c.check("regularization.l2", number, "l2", regularization_raw.get("l2", 0.0), low=0)
+            l2=c.check(
+                "regularization.l2",
+                number,
+                "l2",
+                regularization_raw.get("l2", default(RegularizationConfig, "l2")),
+                low=0,
+            )
         ),
         train=train,
         source=source,

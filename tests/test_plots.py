@@ -14,6 +14,7 @@ pytest.importorskip("matplotlib")
 from npnet.cli import app, plots
 from npnet.config import load_config
 from npnet.engine.loop import fit
+from npnet.engine.runs import read_grad_norms
 from npnet.errors import RunError
 
 COMMON = """\
@@ -149,7 +150,7 @@ def test_figure_contents_match_the_run(cnn_run):
     assert low == -high and all(image.get_clim() == (low, high) for image in images)
 
     grad_ax = plots.grad_norms_figure(
-        figure_class, plots.read_curves(cnn_run), cnn_run / "grad_norms.csv"
+        figure_class, plots.read_curves(cnn_run), read_grad_norms(cnn_run)
     ).axes[0]
     assert [line.get_label() for line in grad_ax.get_lines()] == ["0 conv2d", "4 dense"]
     assert grad_ax.get_yscale() == "log"

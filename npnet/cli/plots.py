@@ -19,7 +19,6 @@ figure is drawn, so `import npnet` never needs it. Figures use matplotlib's obje
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from npnet.engine.evaluate import load_run
 from npnet.engine.metrics import class_report, evaluate, predicted_classes
 from npnet.errors import NpnetError, RunError
 from npnet.functional.activations import sigmoid, softmax
+from npnet.nn.network import is_weight, layer_index
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -73,9 +73,9 @@ def plot_runs(run_dirs: list[Path], out_dir: Path | None = None) -> list[Path]:
         figures["accuracy.png"] = accuracy_figure(figure_class, curves)
     figures["learning_rate.png"] = learning_rate_figure(figure_class, curves)
     first = curves[0]
-    grad_norms_path = run_dirs[0] / runs.GRAD_NORMS_FILE
-    if grad_norms_path.is_file():
-        figures["grad_norms.png"] = grad_norms_figure(figure_class, first, grad_norms_path)
+    if (run_dirs[0] / runs.GRAD_NORMS_FILE).is_file():
+        epochs = runs.read_grad_norms(run_dirs[0])
+        figures["grad_norms.png"] = grad_norms_figure(figure_class, first, epochs)
     if first.classify:
         figures.update(evaluation_figures(figure_class, run_dirs[0], first.label))
 
@@ -209,22 +209,21 @@ def learning_rate_figure(figure_class: type[Figure], curves: list[RunCurves]) ->
     return figure
 
 
-def grad_norms_figure(figure_class: type[Figure], run: RunCurves, path: Path) -> Figure:
-    """One line per layer: the mean L2 norm of its weight gradient ("<index>.W") per epoch."""
-    with path.open() as file:
-        rows = list(csv.DictReader(file))
-    if not rows:
-        raise RunError(f"{path}: no epochs recorded")
+def grad_norms_figure(
+    figure_class: type[Figure], run: RunCurves, rows: list[dict[str, float]]
+) -> Figure:
+    """One line per layer: the mean L2 norm of its weight gradient ("<index>.W") per epoch,
+    from `runs.read_grad_norms`."""
     layers = run.config.model.layers
     figure = new_figure(figure_class)
     ax = figure.add_subplot()
     epochs = [int(row["epoch"]) for row in rows]
-    for key in (k for k in rows[0] if k.endswith(".W")):
-        index = int(key.split(".")[0])
+    for key in filter(is_weight, rows[0]):
+        index = layer_index(key)
         name = next(iter(layers[index]))
         ax.plot(
             epochs,
-            [float(row[key]) for row in rows],
+            [row[key] for row in rows],
             marker="o",
             markersize=5,
             label=f"{index} {name}",

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from npnet.config import NORMALIZATIONS
 from npnet.errors import ConfigError
 from npnet.registry import DATASETS
 from npnet.validate import non_negative_int, one_of, positive_int
-
-NORMALIZATIONS = ["none", "scale", "standard"]
 
 
 @dataclass(frozen=True)

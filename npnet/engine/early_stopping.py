@@ -9,12 +9,9 @@ import numpy as np
 
 from npnet.engine.experiment import Experiment
 from npnet.engine.state import Best, TrainingState
+from npnet.optim.schedules import improves
 
 METRICS = {"val_loss": "min", "val_accuracy": "max"}
-
-
-def improved(value: float, best: float, mode: str, min_delta: float) -> bool:
-    return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
 def update(state: TrainingState, exp: Experiment, row: dict[str, Any]) -> bool:
@@ -24,7 +21,7 @@ def update(state: TrainingState, exp: Experiment, row: dict[str, Any]) -> bool:
     value = row[settings["metric"]]
     mode = METRICS[settings["metric"]]
     best = state.best
-    if best is None or improved(value, best.value, mode, settings["min_delta"]):
+    if best is None or improves(value, best.value, mode, settings["min_delta"]):
         state.best = Best(
             epoch=row["epoch"],
             value=value,

@@ -139,6 +139,21 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         ]
 
 
+def read_grad_norms(run_dir: Path) -> list[dict[str, float]]:
+    """grad_norms.csv, one dict per epoch: {"epoch": 1.0, "0.W": mean norm, "0.b": ...};
+    RunError when the run did not log them or has no epoch yet."""
+    path = run_dir / GRAD_NORMS_FILE
+    if not path.is_file():
+        raise RunError(
+            f"{run_dir}: no {GRAD_NORMS_FILE}; train with `--set train.log_grad_norms=true`"
+        )
+    with path.open() as file:
+        epochs = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
+    if not epochs:
+        raise RunError(f"{path}: no epochs recorded yet")
+    return epochs
+
+
 def read_summary(run_dir: Path) -> dict[str, Any]:
     path = run_dir / SUMMARY_FILE
     try:

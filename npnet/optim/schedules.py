@@ -20,6 +20,21 @@ def _gamma(value: Any) -> float:
     return number("gamma", value, low=0.0, high=1.0, low_open=True)
 
 
+def improves(
+    value: float, best: float, mode: str, threshold: float, threshold_mode: str = "abs"
+) -> bool:
+    """Whether `value` improves on `best` by more than `threshold`, as ReduceLROnPlateau
+    judges it (early stopping too, with the absolute threshold `min_delta`):
+    mode min: v < b − t (abs) or v < b·(1 − t) (rel); mode max: v > b + t or v > b·(1 + t)."""
+    if mode == "min":
+        if threshold_mode == "rel":
+            return value < best * (1.0 - threshold)
+        return value < best - threshold
+    if threshold_mode == "rel":
+        return value > best * (1.0 + threshold)
+    return value > best + threshold
+
+
 @SCHEDULES.register("constant")
 class Constant(Schedule):
     """The same learning rate every epoch: lr = lr₀."""
@@ -189,13 +204,7 @@ class ReduceOnPlateau(Schedule):
         return self.lr
 
     def _improves(self, metric: float) -> bool:
-        if self.mode == "min":
-            if self.threshold_mode == "rel":
-                return metric < self.best * (1.0 - self.threshold)
-            return metric < self.best - self.threshold
-        if self.threshold_mode == "rel":
-            return metric > self.best * (1.0 + self.threshold)
-        return metric > self.best + self.threshold
+        return improves(metric, self.best, self.mode, self.threshold, self.threshold_mode)
 
     def state_dict(self) -> dict[str, Any]:
         # JSON has no infinity: "no best yet" is stored as None.

@@ -9,7 +9,6 @@ batch norm and bias additions cost one operation per value and are left out.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +21,10 @@ from npnet.config import Config
 from npnet.data import load_dataset
 from npnet.engine.evaluate import load_run
 from npnet.engine.experiment import build_dataset, build_experiment
-from npnet.engine.runs import GRAD_NORMS_FILE, read_config
+from npnet.engine.runs import read_config, read_grad_norms
 from npnet.errors import ConfigError, RunError
 from npnet.nn.layer import Layer
-from npnet.nn.network import Network
+from npnet.nn.network import Network, is_weight, layer_index
 
 # --- model summary (chapters 1.2, 3.3) --------------------------------------------------
 
@@ -324,23 +323,15 @@ def gradient_norms(run_dir: Path) -> dict[str, Any]:
     `train.log_grad_norms: true`), one row per weight tensor, first layer first: the norm at
     the first and the last epoch, and at the first epoch relative to the output layer's.
     Vanishing gradients show as ratios far below 1 in the early layers."""
-    path = run_dir / GRAD_NORMS_FILE
-    if not path.is_file():
-        raise RunError(
-            f"{run_dir}: no {GRAD_NORMS_FILE}; train with `--set train.log_grad_norms=true`"
-        )
-    with path.open() as file:
-        epochs = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(file)]
-    if not epochs:
-        raise RunError(f"{path}: no epochs recorded yet")
+    epochs = read_grad_norms(run_dir)
     layers = read_config(run_dir).model.layers
-    keys = [key for key in epochs[0] if key.endswith(".W")]
+    keys = [key for key in epochs[0] if is_weight(key)]
     last = epochs[0][keys[-1]]
     rows = [
         {
             "key": key,
-            "layer": int(key.split(".")[0]),
-            "name": next(iter(layers[int(key.split(".")[0])])),
+            "layer": layer_index(key),
+            "name": next(iter(layers[layer_index(key)])),
             "first": epochs[0][key],
             "last": epochs[-1][key],
             "relative": epochs[0][key] / last if last else float("inf"),
