@@ -1,4 +1,5 @@
-"""conv2d: exact values by hand, the im2col implementation against naive loops, gradient
+"""conv2d: exact values by hand, the im2col implementation against the plain loops of
+npnet.functional.reference (tests/test_reference.py: on random shapes too), gradient
 checks with a negative control, dtypes, configs and the errors a wrong config gets."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import pytest
 
 from npnet.errors import ConfigError
 from npnet.functional import conv as F
+from npnet.functional import reference
 from npnet.nn import conv
 from npnet.registry import LAYERS
 from npnet.tools.gradcheck import TOLERANCE, check_layer
@@ -22,40 +24,6 @@ def built(in_shape, dtype=np.float64, seed=0, **args):
     layer = LAYERS.build("conv2d", args)
     layer.build(in_shape, np.random.default_rng(seed), dtype)
     return layer
-
-
-def naive_conv(x, W, b, stride, pads):
-    """Y[n, f, i, j] = b[f] + Σ_{c,p,q} W[f, c, p, q] Xpad[n, c, i·sh + p, j·sw + q], in loops."""
-    (sh, sw), ((top, bottom), (left, right)) = stride, pads
-    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    n, _, hp, wp = xp.shape
-    f, _, kh, kw = W.shape
-    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    out = np.zeros((n, f, oh, ow))
-    for s in range(n):
-        for k in range(f):
-            for i in range(oh):
-                for j in range(ow):
-                    patch = xp[s, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
-                    out[s, k, i, j] = np.sum(patch * W[k]) + b[k]
-    return out
-
-
-def naive_conv_grads(x, W, grad_out, stride, pads):
-    """dX and dW by scattering each output's gradient back over its window, in loops."""
-    (sh, sw), ((top, bottom), (left, right)) = stride, pads
-    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    dxp, dW = np.zeros_like(xp), np.zeros_like(W)
-    n, f, oh, ow = grad_out.shape
-    kh, kw = W.shape[2:]
-    for s in range(n):
-        for k in range(f):
-            for i in range(oh):
-                for j in range(ow):
-                    rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-                    dxp[s, :, rows, cols] += grad_out[s, k, i, j] * W[k]
-                    dW[k] += grad_out[s, k, i, j] * xp[s, :, rows, cols]
-    return dxp[:, :, top : top + x.shape[2], left : left + x.shape[3]], dW
 
 
 def test_registered():
@@ -95,7 +63,7 @@ CASES = [  # x shape, W shape, stride, padding
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
-def test_im2col_conv_matches_naive_loops(x_shape, w_shape, stride, padding):
+def test_im2col_conv_matches_the_reference_loops(x_shape, w_shape, stride, padding):
     rng = np.random.default_rng(0)
     x, W, b = (
         rng.standard_normal(x_shape),
@@ -104,13 +72,15 @@ def test_im2col_conv_matches_naive_loops(x_shape, w_shape, stride, padding):
     )
     pads = F.as_padding(padding)
     out, cols = F.conv2d_forward(x, W, b, stride, padding)
-    np.testing.assert_allclose(out, naive_conv(x, W, b, stride, pads), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        out, reference.conv2d(x, W, b, stride, pads), rtol=1e-12, atol=1e-12, err_msg="ours vs ref"
+    )
     g = rng.standard_normal(out.shape)
     dx, dW, db = F.conv2d_backward(g, cols, W, x.shape, stride, padding)
-    naive_dx, naive_dW = naive_conv_grads(x, W, g, stride, pads)
-    np.testing.assert_allclose(dx, naive_dx, rtol=1e-12, atol=1e-12, err_msg="dx: ours vs naive")
-    np.testing.assert_allclose(dW, naive_dW, rtol=1e-12, atol=1e-12, err_msg="dW: ours vs naive")
-    np.testing.assert_allclose(db, g.sum(axis=(0, 2, 3)), rtol=1e-12)
+    ref_dx, ref_dW, ref_db = reference.conv2d_backward(g, x, W, stride, pads)
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-12, atol=1e-12, err_msg="dx: ours vs ref")
+    np.testing.assert_allclose(dW, ref_dW, rtol=1e-12, atol=1e-12, err_msg="dW: ours vs ref")
+    np.testing.assert_allclose(db, ref_db, rtol=1e-12, err_msg="db: ours vs ref")
 
 
 def test_im2col_and_col2im_are_adjoint():

@@ -130,6 +130,17 @@ CASES = {
     ),
     "l2_penalty": lambda: (F.l2_penalty([a(1, 2), a(3).reshape(1, 1)], 0.1), 0.7),
     "l2_penalty_gradient": lambda: (F.l2_penalty_gradient(a(1, -2), 0.1), a(0.1, -0.2)),
+    # x = (1, 1, 3, 3): μ = 2, σ² = 1, x̂ = (−1, −1, 1, 1); γ = 2, β = 1 (ε = 0 for exact values)
+    "batch_norm_forward": lambda: (
+        F.batch_norm_forward(BN_X, a(2), a(1), 0.0)[0],
+        [[-1], [-1], [3], [3]],
+    ),
+    "batch_norm_backward": lambda: batch_norm_backward_case(),
+    # fixed μ = 2, σ² = 4: y = 2·(x − 2)/2 + 1 = x − 1
+    "batch_norm_inference": lambda: (
+        F.batch_norm_inference(a(1, 3).reshape(2, 1), a(2), a(1), a(2), a(4), 0.0)[0],
+        [[0], [2]],
+    ),
     "dropout": lambda: (F.dropout(a(1, 2), 0.0, np.random.default_rng(0)), (a(1, 2), None)),
     # one full-batch step from 0 on y = 2x (worked out in test_gradient_descent_one_step)
     "gradient_descent": lambda: (
@@ -140,6 +151,17 @@ CASES = {
     ),
 }
 X_SQUARED = a(1, 2)
+
+
+BN_X = a(1, 1, 3, 3).reshape(4, 1)
+
+
+def batch_norm_backward_case():
+    """g = (1, 0, 0, 0): dβ = 1, dγ = Σ g·x̂ = −1, and
+    dx = γ/σ · (g − dβ/m − x̂·dγ/m) = 2·((1, 0, 0, 0) − 1/4 + x̂/4) = (1, −1, 0, 0)."""
+    _, cache = F.batch_norm_forward(BN_X, a(2), a(1), 0.0)
+    dx, d_gamma, d_beta = F.batch_norm_backward(a(1, 0, 0, 0).reshape(4, 1), cache, a(2))
+    return (dx, d_gamma, d_beta), ([[1], [-1], [0], [0]], [-1], [1])
 
 
 def conv_backward_case():

@@ -1,8 +1,12 @@
 """The pure math of npnet, one function per formula, under the names the tutorial series
 uses: `from npnet.functional import sigmoid, cross_entropy, gradient_descent`.
 
-The layers, losses and optimizers call these same functions, so what a chapter shows is
-exactly what the trainer runs. By chapter:
+The layers and losses call these same functions, and so do the trainer's L2 term and the
+optimizers' weight decay (`l2_penalty_gradient`), so what a chapter shows is exactly what
+the trainer runs. The optimizers' update rules themselves live beside their state in
+`npnet.optim.optimizers`; `npnet.functional.reference` holds the plain-loop twins of the fast
+paths (convolution, im2col/col2im, pooling, the Adam step) that the tests compare them with.
+By chapter:
 
     1.1 arrays                normalize
     1.2 matrix operations     matrix_multiply, linear (Z = X W + b), linear_backward
@@ -12,6 +16,7 @@ exactly what the trainer runs. By chapter:
     2.4 numerical gradients   numerical_gradient, relative_error
     4.2/4.3 CNNs              conv2d, conv2d_backward, im2col, col2im, max_pool2d, avg_pool2d
     4.4 regularization        l2_penalty, l2_penalty_gradient, dropout
+    4.5 batch normalization   batch_norm_forward, batch_norm_inference, batch_norm_backward
 """
 
 from npnet.functional.activations import (
@@ -50,6 +55,11 @@ from npnet.functional.losses import (
     mse_loss,
     mse_loss_gradient,
 )
+from npnet.functional.normalization import (
+    batch_norm_backward,
+    batch_norm_forward,
+    batch_norm_inference,
+)
 from npnet.functional.numerical import numerical_gradient, relative_error
 from npnet.functional.optimization import gradient_descent
 from npnet.functional.pooling import (
@@ -65,6 +75,9 @@ from npnet.functional.regularization import dropout, l2_penalty, l2_penalty_grad
 __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
+    "batch_norm_backward",
+    "batch_norm_forward",
+    "batch_norm_inference",
     "binary_cross_entropy",
     "binary_cross_entropy_gradient",
     "col2im",

@@ -9,6 +9,7 @@ im2col copies every kh×kw window of Xpad into a column, so for each image n the
 the product of W reshaped to (F, C·kh·kw) with its columns (C·kh·kw, OH·OW): a batched
 BLAS call whose result (N, F, OH·OW) is already in NCHW order. Its adjoint, col2im, adds
 each column of the gradient back onto the window it came from.
+`reference.py` holds the same computations as plain loops, to read and to test against.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def im2col(
 
     x (N, C, H, W) -> cols (N, C·kh·kw, OH·OW), written into `out` when given. Rows are
     ordered like W.reshape(F, -1), so W.reshape(F, -1) @ cols[n] is image n's output.
+    Plain loops: `npnet.functional.reference.im2col`.
     """
     (kh, kw), (sh, sw) = kernel, stride
     # (N, C, OH, OW, kh, kw): a strided view of Xpad, no data moved yet
@@ -92,6 +94,7 @@ def col2im(
     overlapping windows summing, the padding cropped off.
 
     dcols (N, C·kh·kw, OH·OW) -> dx (N, C, H, W) (a view into the padded gradient).
+    Plain loops: `npnet.functional.reference.col2im`.
     """
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (pad_h, pad_w) = kernel, stride, padding
@@ -165,6 +168,7 @@ def conv2d(
     x (N, C, H, W), W (F, C, kh, kw), b (F,) or None -> (N, F, OH, OW) with
     OH = ⌊(H + pad_top + pad_bottom - kh) / sh⌋ + 1 (likewise OW). `stride` is an int or
     (sh, sw); `padding` an int, (ph, pw) or ((top, bottom), (left, right)).
+    Plain loops: `npnet.functional.reference.conv2d`.
     """
     return conv2d_forward(x, W, b, stride, padding, keep_cols=False)[0]
 
@@ -184,6 +188,7 @@ def conv2d_backward(
 
     grad_out (N, F, OH, OW), cols from `conv2d_forward` -> dx (N, C, H, W) or None when
     `input_grad` is False (the col2im is skipped), dW (F, C, kh, kw), db (F,).
+    Plain loops: `npnet.functional.reference.conv2d_backward`.
     """
     n, f = grad_out.shape[:2]
     g = grad_out.reshape(n, f, -1)  # (N, F, OH·OW): image n's rows match cols[n]

@@ -14,6 +14,9 @@ over the k² window views, each strided in both directions.
 Fast path: when the windows tile the image exactly (s = k dividing H and W) every pixel
 lies in exactly one window, so the backward writes each pixel once into an uninitialized
 array instead of zero-filling and accumulating. Both paths compute the same numbers.
+
+`reference.py` holds every pass here as plain loops over the windows, to read and to test
+against (tests/test_reference.py, ties included).
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ def max_pool2d_forward(
     maximum (row-major), the only thing the backward pass needs.
 
     x (N, C, H, W) -> out (N, C, OH, OW), argmax (N, C, OH, OW) of a small unsigned int type.
+    Plain loops: `npnet.functional.reference.max_pool2d`.
 
     Separably, like `max_pool2d`: q_h = the first column of maximum in each window's row h,
     then p = the first of the k row maxima that is the window's maximum. Every row before
@@ -127,6 +131,7 @@ def max_pool2d(x: np.ndarray, size: int = 2, stride: int | None = None) -> np.nd
     maxima: the first step reads X as k column views of stride s, the second reads
     contiguous rows of a k times smaller array. On the MNIST CNN's first pool at batch
     1000 this is 1.4x as fast as taking the maximum over the k² strided window views.
+    Plain loops: `npnet.functional.reference.max_pool2d`.
     """
     stride = size if stride is None else stride
     row_max = max_along(x, 3, size, stride)
@@ -144,6 +149,7 @@ def max_pool2d_backward(
     of each window; every other pixel of the window gets nothing.
 
     grad_out, argmax (N, C, OH, OW) -> dx (N, C, H, W).
+    Plain loops: `npnet.functional.reference.max_pool2d_backward`.
     """
     stride = size if stride is None else stride
     offset_of = argmax.dtype.type  # compare in argmax's own type: no int64 temporaries
@@ -162,6 +168,7 @@ def avg_pool2d(x: np.ndarray, size: int = 2, stride: int | None = None) -> np.nd
     """Y[n, c, i, j] = (1 / k²) Σ_{0 ≤ p, q < k} X[n, c, i·s + p, j·s + q] (s defaults to k).
 
     x (N, C, H, W) -> (N, C, OH, OW), OH = ⌊(H - k) / s⌋ + 1.
+    Plain loops: `npnet.functional.reference.avg_pool2d`.
     """
     stride = size if stride is None else stride
     offsets = window_offsets(x, size, stride)
@@ -179,6 +186,7 @@ def avg_pool2d_backward(
     """dX[n, c, i·s + p, j·s + q] += dY[n, c, i, j] / k² for every offset (p, q) of each window.
 
     grad_out (N, C, OH, OW) -> dx (N, C, H, W).
+    Plain loops: `npnet.functional.reference.avg_pool2d_backward`.
     """
     stride = size if stride is None else stride
     share = grad_out / (size * size)

@@ -212,6 +212,8 @@ class Adam(Optimizer):
     g ← g + λ·p;  m ← β₁·m + (1−β₁)·g;  v ← β₂·v + (1−β₂)·g²;
     bias correction (m and v start at 0): m̂ = m / (1−β₁ᵗ), v̂ = v / (1−β₂ᵗ);
     p ← p − lr·m̂ / (√v̂ + ε), computed as p − (lr / (1−β₁ᵗ))·m / (√v / √(1−β₂ᵗ) + ε).
+    In place, with one scratch array; the textbook step it equals (to rounding) is
+    `npnet.functional.reference.adam_step`.
     """
 
     #: Adam adds λ·p to the gradient; AdamW shrinks the parameter instead.

@@ -1,0 +1,147 @@
+"""The fast paths against their plain-loop definitions in npnet.functional.reference, on
+random shapes: im2col/col2im and the convolution, max pooling (ties everywhere, the first
+maximum wins) and average pooling, Adam and AdamW. Mismatch messages say ours vs reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from npnet.functional import conv, pooling
+from npnet.functional import reference as ref
+from npnet.optim.optimizers import Adam, AdamW
+
+
+def conv_cases(count: int, seed: int = 0):
+    """Random (x shape, W shape, stride, padding) whose windows fit the padded input."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < count:
+        kh, kw, sh, sw = rng.integers(1, 4, size=4)
+        padding = tuple(tuple(int(p) for p in rng.integers(0, 3, size=2)) for _ in range(2))
+        h, w = rng.integers(kh, 8), rng.integers(kw, 8)
+        n, c, f = rng.integers(1, 4, size=3)
+        x_shape, w_shape = (n, c, h, w), (f, c, kh, kw)
+        cases.append((x_shape, w_shape, (int(sh), int(sw)), padding))
+    return cases
+
+
+CONV_CASES = conv_cases(12)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_conv2d_matches_the_reference(x_shape, w_shape, stride, padding):
+    rng = np.random.default_rng(1)
+    x, W, b = (rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[0]))
+    out, cols = conv.conv2d_forward(x, W, b, stride, padding)
+    np.testing.assert_allclose(
+        out, ref.conv2d(x, W, b, stride, padding), rtol=1e-12, atol=1e-12, err_msg="ours vs ref"
+    )
+    g = rng.standard_normal(out.shape)
+    ours = conv.conv2d_backward(g, cols, W, x.shape, stride, padding)
+    expected = ref.conv2d_backward(g, x, W, stride, padding)
+    for name, a, r in zip(["dx", "dW", "db"], ours, expected, strict=True):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12, err_msg=f"{name}: ours vs ref")
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_im2col_and_col2im_match_the_reference(x_shape, w_shape, stride, padding):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(x_shape)
+    kernel = w_shape[2:]
+    cols = conv.im2col(x, kernel, stride, padding)
+    np.testing.assert_array_equal(cols, ref.im2col(x, kernel, stride, padding), "ours vs ref")
+    dcols = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(
+        conv.col2im(dcols, x.shape, kernel, stride, padding),
+        ref.col2im(dcols, x.shape, kernel, stride, padding),
+        rtol=1e-12,
+        atol=1e-12,
+        err_msg="ours vs ref",
+    )
+
+
+# (x shape, size, stride): exact tilings, overlapping windows, windows that leave a border
+POOL_CASES = [
+    ((2, 3, 4, 4), 2, 2),
+    ((1, 2, 6, 6), 3, 3),
+    ((2, 1, 7, 7), 3, 2),
+    ((1, 2, 5, 8), 2, 1),
+    ((3, 2, 9, 7), 2, 2),
+    ((1, 1, 5, 5), 4, 1),
+    ((2, 2, 3, 3), 1, 1),
+]
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape, size, stride", POOL_CASES)
+def test_max_pool_matches_the_reference(shape, size, stride, dtype, ties):
+    """With ties (values drawn from {0, 1, 2}, as MNIST's flat background makes them) the
+    gradient must go to the first maximum of each window in row-major order."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, size=shape) if ties else rng.standard_normal(shape)
+    x = x.astype(dtype)
+    out, argmax = pooling.max_pool2d_forward(x, size, stride)
+    ref_out, ref_argmax = ref.max_pool2d(x, size, stride)
+    np.testing.assert_array_equal(out, ref_out, "out: ours vs ref")
+    np.testing.assert_array_equal(argmax, ref_argmax, "argmax: ours vs ref")
+    np.testing.assert_array_equal(pooling.max_pool2d(x, size, stride), ref_out, "eval: ours")
+    g = rng.standard_normal(out.shape).astype(dtype)
+    dx = pooling.max_pool2d_backward(g, argmax, x.shape, size, stride)
+    np.testing.assert_allclose(
+        dx, ref.max_pool2d_backward(g, x, size, stride), rtol=1e-6, err_msg="dx: ours vs ref"
+    )
+
+
+def test_the_reference_max_pool_takes_the_first_maximum():
+    """By hand: in [[1, 2], [2, 2]] the first 2 (offset 1) takes the gradient, not a later
+    one; so a fast path keeping the last maximum would fail the comparison above."""
+    x = np.array([[[[1.0, 2.0], [2.0, 2.0]]]])
+    out, argmax = ref.max_pool2d(x, 2, 2)
+    assert out[0, 0, 0, 0] == 2.0 and argmax[0, 0, 0, 0] == 1
+    dx = ref.max_pool2d_backward(np.array([[[[5.0]]]]), x, 2, 2)
+    np.testing.assert_array_equal(dx, [[[[0.0, 5.0], [0.0, 0.0]]]])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape, size, stride", POOL_CASES)
+def test_avg_pool_matches_the_reference(shape, size, stride, dtype):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype(dtype)
+    out = pooling.avg_pool2d(x, size, stride)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, ref.avg_pool2d(x, size, stride), rtol=rtol, atol=rtol)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    np.testing.assert_allclose(
+        pooling.avg_pool2d_backward(g, x.shape, size, stride),
+        ref.avg_pool2d_backward(g, x.shape, size, stride),
+        rtol=rtol,
+        atol=rtol,
+        err_msg="dx: ours vs ref",
+    )
+
+
+@pytest.mark.parametrize(
+    "cls, args",
+    [
+        (Adam, {"lr": 0.01}),
+        (Adam, {"lr": 0.003, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
+        (AdamW, {"lr": 0.01}),
+        (AdamW, {"lr": 0.002, "betas": (0.5, 0.9), "weight_decay": 0.3}),
+    ],
+)
+def test_adam_matches_the_textbook_step(cls, args):
+    """Five in-place steps of npnet's Adam against the reference step, in float64."""
+    rng = np.random.default_rng(5)
+    optimizer = cls(**args)
+    param = rng.standard_normal((4, 3))
+    expected, m, v = param.copy(), np.zeros_like(param), np.zeros_like(param)
+    settings = {k: optimizer.get_config()[k] for k in ("lr", "betas", "eps", "weight_decay")}
+    for t in range(1, 6):
+        grad = rng.standard_normal(param.shape)
+        optimizer.step({"w": param}, {"w": grad})
+        expected, m, v = ref.adam_step(expected, grad, m, v, t, **settings, decoupled=cls.decoupled)
+        np.testing.assert_allclose(param, expected, rtol=1e-12, atol=1e-14, err_msg="ours vs ref")
+    np.testing.assert_allclose(optimizer.state["w"]["m"], m, rtol=1e-12)
+    np.testing.assert_allclose(optimizer.state["w"]["v"], v, rtol=1e-12)
