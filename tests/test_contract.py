@@ -124,3 +124,46 @@ def test_gradient_check_has_teeth():
     errors = check_layer(layer, np.random.default_rng(5).standard_normal((4, 4)))
     assert errors["W"] > 1e-4
     assert errors["x"] < TOLERANCE
+
+
+def changed_inputs(call, **arrays):
+    """Run `call(**arrays)` and return the names of the arrays it modified (compared bit for
+    bit with copies taken before): npnet computes in place a lot, never in its inputs."""
+    before = {name: array.copy() for name, array in arrays.items()}
+    call(**arrays)
+    return [name for name, array in arrays.items() if array.tobytes() != before[name].tobytes()]
+
+
+@pytest.mark.parametrize(("name", "args", "shape"), LAYER_PARAMS)
+def test_layer_leaves_its_inputs_unmodified(name, args, shape):
+    """forward (training and evaluation) leaves x and the parameters alone; backward leaves
+    grad_out, the parameters and x (which the layer may keep for the backward pass)."""
+    layer, out_shape = built(name, args, shape, np.float32)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, *shape)).astype(np.float32)
+    grad_out = rng.standard_normal((4, *out_shape)).astype(np.float32)
+    params = dict(layer.params)
+    assert not changed_inputs(lambda x, **p: layer.forward(x, False), x=x, **params)
+    assert not changed_inputs(lambda x, **p: layer.forward(x, True), x=x, **params)
+    changed = changed_inputs(lambda g, x, **p: layer.backward(g), g=grad_out, x=x, **params)
+    assert not changed, f"{name}.backward modified {changed}"
+
+
+@pytest.mark.parametrize(("name", "args", "shape", "targets"), LOSS_PARAMS)
+def test_loss_leaves_its_inputs_unmodified(name, args, shape, targets):
+    rng = np.random.default_rng(7)
+    loss = LOSSES.build(name, args)
+    out = rng.standard_normal((4, *shape)).astype(np.float32)
+    y = targets(rng, 4, shape)
+    assert not changed_inputs(lambda out, y: loss.forward(out, y), out=out, y=y)
+    assert not changed_inputs(lambda out, y: loss.backward(), out=out, y=y)
+
+
+def test_the_mutation_check_has_teeth():
+    """Negative control: a ReLU that clips its input in place is caught."""
+
+    def in_place_relu(x):
+        np.maximum(x, 0, out=x)
+
+    x = np.array([-1.0, 2.0])
+    assert changed_inputs(in_place_relu, x=x) == ["x"]
