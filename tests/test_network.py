@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+from rich.console import Console
 
+from npnet.cli.tables import model_table
 from npnet.errors import ConfigError, RunError
 from npnet.nn.network import Network
 
@@ -78,6 +80,24 @@ def test_a_max_pool_runs_before_the_relu_it_follows():
     names = [layer.name for layer in net.run_order]
     assert names == ["conv2d", "max_pool2d", "relu", "flatten", "dense", "relu"]
     assert [layer.name for layer in net.layers][1:3] == ["relu", "max_pool2d"]
+
+
+def test_the_summary_says_where_the_network_reorders():
+    net = build([*CNN, {"relu": {}}])
+    assert net.reorderings() == [(1, 2)]
+    assert [row["runs"] for row in net.summary()] == [None, "after 2", "before 1", *[None] * 3]
+    assert build(CNN[2:3] + CNN[1:2]).reorderings() == []  # pool then ReLU: already in order
+
+
+def test_the_model_tables_show_the_reordering(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    console = Console(record=True, width=200)
+    console.print(model_table(build(CNN)))
+    text = console.export_text()
+    assert "relu (runs after 2)" in text and "max_pool2d (runs before 1)" in text
+    assert "max(relu(x)) = relu(max(x))" in text
+    console.print(model_table(build(CNN[3:])))
+    assert "runs" not in console.export_text()
 
 
 def test_pooling_before_the_relu_gives_the_same_outputs_and_gradients():

@@ -9,7 +9,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from npnet.cli.tables import number, percent
+from npnet.cli.tables import layer_cell, number, percent, reorder_caption
 
 
 def dims(shape: tuple[int, ...]) -> str:
@@ -39,7 +39,7 @@ def summary_table(result: dict[str, Any]) -> Table:
         shapes = " ".join(f"{k} {dims(v)}" for k, v in row["param_shapes"].items())
         table.add_row(
             str(row["index"]),
-            row["layer"],
+            layer_cell(row),
             dims(row["output_shape"]),
             shapes,
             f"{row['params']:,}",
@@ -59,6 +59,7 @@ def summary_table(result: dict[str, Any]) -> Table:
         "",
         "",
     )
+    reorder_caption(table, result["rows"])
     return table
 
 

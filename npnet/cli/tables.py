@@ -59,19 +59,39 @@ def epochs_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+REORDER_NOTE = (
+    "runs after/before: a ReLU followed by a max-pool runs after it, "
+    "max(relu(x)) = relu(max(x)): the same numbers, with ReLU on the pooled values"
+)
+
+
+def layer_cell(row: dict[str, Any]) -> str:
+    """A layer's name, and where the network runs it when that is not its config place."""
+    return row["layer"] + (f" [dim](runs {row['runs']})[/]" if row.get("runs") else "")
+
+
+def reorder_caption(table: Table, rows: list[dict[str, Any]]) -> None:
+    """Explain the "runs after" notes under a table that shows any."""
+    if any(row.get("runs") for row in rows):
+        table.caption = REORDER_NOTE
+        table.caption_justify = "left"
+
+
 def model_table(net: Network, title: str = "model") -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("layer")
     table.add_column("output shape")
     table.add_column("params", justify="right")
-    for row in net.summary():
+    rows = net.summary()
+    for row in rows:
         table.add_row(
-            str(row["index"]), row["layer"], str(row["output_shape"]), f"{row['params']:,}"
+            str(row["index"]), layer_cell(row), str(row["output_shape"]), f"{row['params']:,}"
         )
     table.add_row(
         "", "[bold]total[/]", str(net.input_shape) + " in", f"[bold]{net.num_params():,}[/]"
     )
+    reorder_caption(table, rows)
     return table
 
 

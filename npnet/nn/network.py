@@ -142,15 +142,30 @@ class Network:
             target[...] = found
 
     def summary(self) -> list[dict[str, Any]]:
-        """One row per layer: index, name, output shape, parameter count."""
+        """One row per layer, in config order: index, name, output shape, parameter count,
+        and `runs`: None, or where `run_order` moves the layer ("after 3", "before 2")."""
+        moved = {}
+        for first, second in self.reorderings():
+            moved[first], moved[second] = f"after {second}", f"before {first}"
         return [
             {
                 "index": i,
                 "layer": layer.name,
                 "output_shape": layer.out_shape,
                 "params": sum(p.size for p in layer.params.values()),
+                "runs": moved.get(i),
             }
             for i, layer in enumerate(self.layers)
+        ]
+
+    def reorderings(self) -> list[tuple[int, int]]:
+        """(i, j): config layer i runs after layer j, which follows it in the config (a ReLU
+        and the max-pool after it, see the module docstring)."""
+        position = {id(layer): n for n, layer in enumerate(self.run_order)}
+        return [
+            (i, i + 1)
+            for i in range(len(self.layers) - 1)
+            if position[id(self.layers[i])] > position[id(self.layers[i + 1])]
         ]
 
     def num_params(self) -> int:
