@@ -28,7 +28,7 @@ CHAPTERS = [
 ]
 SHORT = ["--set", "data.train_size=500", "--set", "train.epochs=1"]
 MNIST_COMMANDS = {"train", "data", "summary", "gradcheck"}  # the ones that read a config's data
-HAS_PLOTS = importlib.util.find_spec("npnet.cli.plots") is not None
+HAS_PLOTS = importlib.util.find_spec("matplotlib") is not None  # the optional extra
 runner = CliRunner()
 
 
@@ -132,12 +132,32 @@ def test_gradient_check_chapter(tmp_path, small_mnist):
     assert "passed" in out and "< 1e-07" in out
 
 
-@pytest.mark.parametrize("target", ["ch3.1", "ch3.2", "ch3.3", "ch3.4", "ch4.4"])
+def printed_accuracy(output: str) -> float:
+    """The test accuracy, in %, that `npnet train` prints last."""
+    return float(re.search(r"test accuracy (\S+)%", output).group(1))
+
+
+# target -> (trainings, text its last command prints)
+MLP_CHAPTERS = {
+    "ch3.1": (1, "test accuracy"),
+    "ch3.2": (3, "loss.png" if HAS_PLOTS else "test accuracy"),
+    "ch3.3": (0, "203,530"),  # 784·256 + 256 + 256·10 + 10 parameters
+    "ch3.4": (1, "test accuracy"),
+    "ch4.4": (2, "dropout"),  # the config difference `runs compare` shows
+}
+
+
+@pytest.mark.parametrize("target", MLP_CHAPTERS)
 def test_mlp_chapters(target, tmp_path, small_mnist):
     outputs = run_chapter(target, tmp_path, small_mnist)
-    assert outputs
-    if target == "ch4.4":
-        assert "ch44-baseline" in outputs[-1] and "dropout" in outputs[-1]
+    trainings, last_text = MLP_CHAPTERS[target]
+    trained = [output for output in outputs if "status: " in output]
+    assert len(trained) == trainings
+    for output in trained:
+        assert "status: completed" in output
+        # one epoch on 500 images is enough to be far above chance (10 %)
+        assert printed_accuracy(output) > 30, output
+    assert last_text in outputs[-1]
 
 
 def test_vanishing_gradients_chapter(tmp_path, small_mnist):

@@ -37,6 +37,20 @@ def test_a_wrong_gradient_fails_with_every_step():
     assert len(calls) == 2 * 2 * len(gradcheck.STEPS)  # both steps tried
 
 
+def test_the_other_steps_are_tried_against_the_tolerance_given():
+    """sin(1000x) has a large third derivative: with a step of 1e-6 central differences are
+    off by ~1.7e-7 (under 1e-6, so the default tolerance stops there), with 1e-7 by ~1e-9.
+    At `--tolerance 1e-7` (make ch2.4) the first step fails and the second is tried."""
+    x = np.array([0.3, 1.1])
+
+    def f():
+        return float(np.sum(np.sin(1000 * x)))
+
+    analytic = 1000 * np.cos(1000 * x)
+    assert 1e-7 < gradcheck.compare(f, x, analytic, None) < 1e-6
+    assert gradcheck.compare(f, x, analytic, None, tolerance=1e-7) < 1e-8
+
+
 def test_a_bias_before_batch_norm_has_a_zero_gradient_that_checks_as_zero():
     specs = [
         {"conv2d": {"filters": 2, "kernel": 3}},

@@ -122,3 +122,11 @@ def test_pooling_before_the_relu_gives_the_same_outputs_and_gradients():
     np.testing.assert_array_equal(dx_a, dx_b)
     np.testing.assert_array_equal(dW_a, dW_b)
     assert np.count_nonzero(dx_a) > 0
+
+
+def test_only_stochastic_layers_get_the_noise_stream():
+    net = build([{"flatten": {}}, {"dropout": {"rate": 0.5}}, {"dense": {"units": 3}}])
+    noise = np.random.default_rng(7)
+    net.set_noise_rng(noise)
+    assert net.layers[1].rng is noise
+    assert net.layers[0].rng is None and net.layers[2].rng is None

@@ -66,7 +66,7 @@ def test_float32_stays_float32_and_the_parameters_are_shared():
 def test_evaluation_in_slices_equals_the_network():
     net = build(CNN)
     x = np.random.default_rng(1).normal(size=(25, 1, 8, 8))
-    np.testing.assert_allclose(DataParallel(net, 2).predict(x, 10), net.predict(x, 10), rtol=1e-12)
+    np.testing.assert_allclose(DataParallel(net, 2).forward(x), net.forward(x), rtol=1e-12)
 
 
 def test_dropout_masks_come_from_the_noise_stream_not_from_thread_timing():

@@ -20,7 +20,6 @@ from rich.progress import (
 from npnet.cli.tables import epochs_table, model_table, number, percent
 from npnet.data import Dataset
 from npnet.engine.callbacks import Callback
-from npnet.engine.runs import read_metrics
 from npnet.nn.network import Network
 from npnet.nn.parallel import DataParallel, available_cores
 
@@ -32,15 +31,17 @@ class TrainingProgress(Callback):
     def __init__(self, console: Console):
         self.console = console
         self.progress: Progress | None = None
-        self.run_dir: Path | None = None
+        self.rows: list[dict[str, Any]] = []  # every epoch of the run, for the final table
         self.task = None
         self.loss_sum = 0.0
         self.correct_sum = 0.0
         self.seen = 0
         self.epochs = 0
 
-    def on_train_start(self, run_dir: Path, net: Network, dataset: Dataset) -> None:
-        self.run_dir = run_dir
+    def on_train_start(
+        self, run_dir: Path, net: Network, dataset: Dataset, rows: list[dict[str, Any]]
+    ) -> None:
+        self.rows = list(rows)
         self.console.print(f"run directory: [bold]{escape(str(run_dir))}[/]")
         self.console.print(
             f"data: {dataset.name}, {len(dataset.x_train):,} train / {len(dataset.x_val):,} "
@@ -88,6 +89,7 @@ class TrainingProgress(Callback):
 
     def on_epoch_end(self, row: dict[str, Any]) -> None:
         self.stop()
+        self.rows.append(row)
         self.console.print(
             f"epoch {row['epoch']}/{self.epochs}  "
             f"train loss {number(row['train_loss'])} acc {percent(row['train_accuracy'])}  "
@@ -98,9 +100,8 @@ class TrainingProgress(Callback):
 
     def on_train_end(self, summary: dict[str, Any]) -> None:
         self.stop()
-        rows = read_metrics(self.run_dir)
-        if len(rows) > 1:
-            self.console.print(epochs_table(rows))
+        if len(self.rows) > 1:
+            self.console.print(epochs_table(self.rows))
         status = summary["status"]
         colour = "green" if status == "completed" else "yellow"
         self.console.print(f"status: [{colour}]{status}[/]", highlight=False)

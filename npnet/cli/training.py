@@ -234,11 +234,11 @@ def gradcheck(
         if (config is None) == (not check_all):
             raise ConfigError("give a CONFIG to check its network, or --all (not both)")
         if check_all:
-            rows = checks.check_all()
+            rows = checks.check_all(tolerance=tolerance)
             table = gradcheck_all_table(rows, tolerance)
         else:
             loaded = load_config(config, overrides(set_, data_dir=data_dir))
-            rows = checks.check_config(loaded, samples, entries)
+            rows = checks.check_config(loaded, samples, entries, tolerance)
             table = gradcheck_table(rows, tolerance)
     console.print(table)
     worst = max(row["error"] for row in rows)

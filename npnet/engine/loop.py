@@ -136,7 +136,7 @@ def run_epochs(
     status `failed` and the error, before it propagates."""
     config, data, train = exp.config, exp.dataset, exp.config.train
     exp.net.set_noise_rng(state.noise_rng)
-    callback.on_train_start(run_dir, exp.net, exp.dataset)
+    callback.on_train_start(run_dir, exp.net, exp.dataset, list(state.rows))
     session_start = time.perf_counter()
     test = {"loss": None, "accuracy": None}
     try:

@@ -55,7 +55,7 @@ class Layer:
         shape. `rng` initializes weights and, for stochastic layers, is kept for training."""
         self.in_shape = tuple(in_shape)
         self.out_shape = tuple(self.output_shape(self.in_shape))
-        self.rng = rng
+        self.rng = rng if self.stochastic else None
         return self.out_shape
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:

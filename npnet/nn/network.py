@@ -76,9 +76,11 @@ class Network:
         return cls(layers, input_shape)
 
     def set_noise_rng(self, rng: np.random.Generator) -> None:
-        """Give every stochastic layer (dropout) the one random stream a checkpoint saves."""
+        """Give every stochastic layer (dropout) the one random stream a checkpoint saves;
+        the others keep the generator they were built with."""
         for layer in self.layers:
-            layer.rng = rng
+            if layer.stochastic:
+                layer.rng = rng
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         for layer in self.run_order:
@@ -93,11 +95,6 @@ class Network:
             if grad_out is None:
                 break
         return grad_out
-
-    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """Evaluation-mode outputs for all of `x`, computed `batch_size` samples at a time."""
-        outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs) if outs else np.empty((0, *self.output_shape), x.dtype)
 
     def parameters(self) -> dict[str, np.ndarray]:
         return {

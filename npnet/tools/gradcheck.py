@@ -42,7 +42,11 @@ ZERO_GRADIENT = 1e-8
 
 
 def compare(
-    f: Callable[[], float], array: np.ndarray, analytic: np.ndarray, indices: np.ndarray | None
+    f: Callable[[], float],
+    array: np.ndarray,
+    analytic: np.ndarray,
+    indices: np.ndarray | None,
+    tolerance: float = TOLERANCE,
 ) -> float:
     """Relative error between `analytic` and the numerical gradient of `f` w.r.t. `array`,
     on the sampled `indices` only.
@@ -52,7 +56,8 @@ def compare(
     activations put many values near ReLU's kink), and rounding, ~1e-16·|L| / step, which
     fades with a larger one and matters for tiny gradients (the first layers of a deep
     sigmoid network: 4e-5). A wrong backward pass disagrees at every step. So a tensor that
-    fails with the first step is checked with the others, and the smallest error counts.
+    fails `tolerance` with the first step is checked with the others, and the smallest
+    error counts.
     Gradients that are both all but zero (a bias right before batch norm, which subtracts it
     again) agree: error 0.
     """
@@ -66,7 +71,7 @@ def compare(
         if max(np.max(np.abs(analytic)), np.max(np.abs(numeric))) < ZERO_GRADIENT:
             return 0.0
         error = min(error, relative_error(analytic, numeric))
-        if error < TOLERANCE:
+        if error < tolerance:
             break
     return error
 
@@ -78,10 +83,11 @@ def check_layer(
     training: bool = True,
     entries: int | None = 40,
     seed: int = 0,
+    tolerance: float = TOLERANCE,
 ) -> dict[str, float]:
     """Relative error of dL/dx and of every dL/dparam of a built float64 `layer` at input `x`.
 
-    Returns {"x": err, "W": err, ...}; each should be below `TOLERANCE`.
+    Returns {"x": err, "W": err, ...}; each should be below `tolerance`.
     """
     rng = np.random.default_rng(seed)
     g = None
@@ -97,10 +103,10 @@ def check_layer(
     dx = layer.backward(g)
     analytic = {name: grad.copy() for name, grad in layer.grads.items()}
 
-    errors = {"x": compare(loss, x, dx, sample_indices(x.size, entries, rng))}
+    errors = {"x": compare(loss, x, dx, sample_indices(x.size, entries, rng), tolerance)}
     for name, param in layer.params.items():
         indices = sample_indices(param.size, entries, rng)
-        errors[name] = compare(loss, param, analytic[name], indices)
+        errors[name] = compare(loss, param, analytic[name], indices, tolerance)
     return errors
 
 
@@ -112,6 +118,7 @@ def check_network(
     *,
     entries: int | None = 30,
     seed: int = 0,
+    tolerance: float = TOLERANCE,
 ) -> list[dict[str, Any]]:
     """Check dL/dx and every dL/dparam of a float64 network through its loss on (x, y).
 
@@ -131,12 +138,12 @@ def check_network(
     analytic = {key: grad.copy() for key, grad in net.gradients().items()}
 
     indices = sample_indices(x.size, entries, rng)
-    rows = [row("-", "input", "x", x, indices, compare(evaluate, x, dx, indices))]
+    rows = [row("-", "input", "x", x, indices, compare(evaluate, x, dx, indices, tolerance))]
     for key, param in net.parameters().items():
         index, name = key.split(".", 1)
         layer = net.layers[int(index)]
         indices = sample_indices(param.size, entries, rng)
-        error = compare(evaluate, param, analytic[key], indices)
+        error = compare(evaluate, param, analytic[key], indices, tolerance)
         rows.append(row(index, layer.name, name, param, indices, error))
     return rows
 
@@ -155,7 +162,7 @@ def row(
 
 
 def check_config(
-    config: Config, samples: int = 4, entries: int | None = 30
+    config: Config, samples: int = 4, entries: int | None = 30, tolerance: float = TOLERANCE
 ) -> list[dict[str, Any]]:
     """Gradient-check the config's network in float64 on its first `samples` training samples.
 
@@ -174,7 +181,7 @@ def check_config(
     y = dataset.y_train[:samples]
     if y.dtype.kind == "f":
         y = y.astype(np.float64)
-    return check_network(net, loss, x, y, entries=entries, seed=config.seed)
+    return check_network(net, loss, x, y, entries=entries, seed=config.seed, tolerance=tolerance)
 
 
 # Small cases for every registered layer: (constructor arguments, per-sample input shape).
@@ -226,14 +233,14 @@ LOSS_CASES: dict[str, list[tuple[dict[str, Any], tuple[int, ...], Callable[..., 
 }
 
 
-def check_loss(loss: Loss, out: np.ndarray, y: np.ndarray) -> float:
+def check_loss(loss: Loss, out: np.ndarray, y: np.ndarray, tolerance: float = TOLERANCE) -> float:
     """Relative error of the loss's dL/dout at (out, y)."""
     loss.forward(out, y)
     analytic = loss.backward()
-    return compare(lambda: loss.forward(out, y), out, analytic, None)
+    return compare(lambda: loss.forward(out, y), out, analytic, None, tolerance)
 
 
-def check_all(batch: int = 4, seed: int = 0) -> list[dict[str, Any]]:
+def check_all(batch: int = 4, seed: int = 0, tolerance: float = TOLERANCE) -> list[dict[str, Any]]:
     """Gradient-check every case of every registered layer and loss in float64.
 
     One row per checked tensor: {"kind", "name", "args", "shape", "tensor", "error"}; a
@@ -249,7 +256,7 @@ def check_all(batch: int = 4, seed: int = 0) -> list[dict[str, Any]]:
             layer = LAYERS.build(name, args)
             layer.build(shape, rng, np.dtype(np.float64))
             x = rng.standard_normal((batch, *shape))
-            for tensor, error in check_layer(layer, x, seed=seed).items():
+            for tensor, error in check_layer(layer, x, seed=seed, tolerance=tolerance).items():
                 rows.append(all_row("layer", name, args, (batch, *shape), tensor, error))
     for name in LOSSES.names():
         for args, shape, targets in LOSS_CASES.get(name, [(None, (), None)]):
@@ -258,7 +265,7 @@ def check_all(batch: int = 4, seed: int = 0) -> list[dict[str, Any]]:
                 continue
             out = rng.standard_normal((batch, *shape))
             y = targets(rng, batch, shape)
-            error = check_loss(LOSSES.build(name, args), out, y)
+            error = check_loss(LOSSES.build(name, args), out, y, tolerance)
             rows.append(all_row("loss", name, args, (batch, *shape), "out", error))
     return rows
 
