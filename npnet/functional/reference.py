@@ -18,6 +18,7 @@ windows are k×k with stride s, no padding, as in the fast functions.
 from __future__ import annotations
 
 import math
+from itertools import product
 
 import numpy as np
 
@@ -47,16 +48,11 @@ def conv2d(
     f, _, kh, kw = W.shape
     oh, ow = output_size(hp, kh, sh), output_size(wp, kw, sw)
     out = np.zeros((n, f, oh, ow), dtype=np.result_type(x, W))
-    for s in range(n):
-        for k in range(f):
-            for i in range(oh):
-                for j in range(ow):
-                    total = 0.0 if b is None else b[k]
-                    for ch in range(c):
-                        for p in range(kh):
-                            for q in range(kw):
-                                total += W[k, ch, p, q] * xp[s, ch, i * sh + p, j * sw + q]
-                    out[s, k, i, j] = total
+    for s, k, i, j in product(range(n), range(f), range(oh), range(ow)):
+        total = 0.0 if b is None else b[k]
+        for ch, p, q in product(range(c), range(kh), range(kw)):
+            total += W[k, ch, p, q] * xp[s, ch, i * sh + p, j * sw + q]
+        out[s, k, i, j] = total
     return out
 
 
@@ -75,15 +71,12 @@ def conv2d_backward(
     db = np.zeros(W.shape[0], dtype=W.dtype)
     n, f, oh, ow = grad_out.shape
     kh, kw = W.shape[2:]
-    for s in range(n):
-        for k in range(f):
-            for i in range(oh):
-                for j in range(ow):
-                    g = grad_out[s, k, i, j]
-                    rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-                    dxp[s, :, rows, cols] += g * W[k]
-                    dW[k] += g * xp[s, :, rows, cols]
-                    db[k] += g
+    for s, k, i, j in product(range(n), range(f), range(oh), range(ow)):
+        g = grad_out[s, k, i, j]
+        rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+        dxp[s, :, rows, cols] += g * W[k]
+        dW[k] += g * xp[s, :, rows, cols]
+        db[k] += g
     return dxp[:, :, top : top + x.shape[2], left : left + x.shape[3]], dW, db
 
 
@@ -97,14 +90,8 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding) -> np.nd
     n, c, hp, wp = xp.shape
     oh, ow = output_size(hp, kh, sh), output_size(wp, kw, sw)
     cols = np.zeros((n, c * kh * kw, oh * ow), dtype=x.dtype)
-    for s in range(n):
-        for ch in range(c):
-            for p in range(kh):
-                for q in range(kw):
-                    for i in range(oh):
-                        for j in range(ow):
-                            row, column = (ch * kh + p) * kw + q, i * ow + j
-                            cols[s, row, column] = xp[s, ch, i * sh + p, j * sw + q]
+    for s, ch, p, q, i, j in product(*map(range, (n, c, kh, kw, oh, ow))):
+        cols[s, (ch * kh + p) * kw + q, i * ow + j] = xp[s, ch, i * sh + p, j * sw + q]
     return cols
 
 
@@ -121,14 +108,8 @@ def col2im(
     hp, wp = h + top + bottom, w + left + right
     oh, ow = output_size(hp, kh, sh), output_size(wp, kw, sw)
     dxp = np.zeros((n, c, hp, wp), dtype=dcols.dtype)
-    for s in range(n):
-        for ch in range(c):
-            for p in range(kh):
-                for q in range(kw):
-                    for i in range(oh):
-                        for j in range(ow):
-                            row, column = (ch * kh + p) * kw + q, i * ow + j
-                            dxp[s, ch, i * sh + p, j * sw + q] += dcols[s, row, column]
+    for s, ch, p, q, i, j in product(*map(range, (n, c, kh, kw, oh, ow))):
+        dxp[s, ch, i * sh + p, j * sw + q] += dcols[s, (ch * kh + p) * kw + q, i * ow + j]
     return dxp[:, :, top : top + h, left : left + w]
 
 
@@ -142,17 +123,13 @@ def max_pool2d(x: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, np.nd
     oh, ow = output_size(h, size, stride), output_size(w, size, stride)
     out = np.zeros((n, c, oh, ow), dtype=x.dtype)
     argmax = np.zeros((n, c, oh, ow), dtype=np.int64)
-    for s in range(n):
-        for ch in range(c):
-            for i in range(oh):
-                for j in range(ow):
-                    best, where = -math.inf, 0
-                    for p in range(size):
-                        for q in range(size):
-                            value = x[s, ch, i * stride + p, j * stride + q]
-                            if value > best:  # strictly: the first maximum stays
-                                best, where = value, p * size + q
-                    out[s, ch, i, j], argmax[s, ch, i, j] = best, where
+    for s, ch, i, j in product(range(n), range(c), range(oh), range(ow)):
+        best, where = -math.inf, 0
+        for p, q in product(range(size), range(size)):  # row-major
+            value = x[s, ch, i * stride + p, j * stride + q]
+            if value > best:  # strictly: the first maximum stays
+                best, where = value, p * size + q
+        out[s, ch, i, j], argmax[s, ch, i, j] = best, where
     return out, argmax
 
 
@@ -164,13 +141,9 @@ def max_pool2d_backward(grad_out: np.ndarray, x: np.ndarray, size: int, stride: 
     """
     _, argmax = max_pool2d(x, size, stride)
     dx = np.zeros(x.shape, dtype=grad_out.dtype)
-    n, c, oh, ow = grad_out.shape
-    for s in range(n):
-        for ch in range(c):
-            for i in range(oh):
-                for j in range(ow):
-                    p, q = divmod(int(argmax[s, ch, i, j]), size)
-                    dx[s, ch, i * stride + p, j * stride + q] += grad_out[s, ch, i, j]
+    for s, ch, i, j in product(*map(range, grad_out.shape)):
+        p, q = divmod(int(argmax[s, ch, i, j]), size)
+        dx[s, ch, i * stride + p, j * stride + q] += grad_out[s, ch, i, j]
     return dx
 
 
@@ -182,15 +155,11 @@ def avg_pool2d(x: np.ndarray, size: int, stride: int) -> np.ndarray:
     n, c, h, w = x.shape
     oh, ow = output_size(h, size, stride), output_size(w, size, stride)
     out = np.zeros((n, c, oh, ow), dtype=x.dtype)
-    for s in range(n):
-        for ch in range(c):
-            for i in range(oh):
-                for j in range(ow):
-                    total = 0.0
-                    for p in range(size):
-                        for q in range(size):
-                            total += x[s, ch, i * stride + p, j * stride + q]
-                    out[s, ch, i, j] = total / (size * size)
+    for s, ch, i, j in product(range(n), range(c), range(oh), range(ow)):
+        total = 0.0
+        for p, q in product(range(size), range(size)):
+            total += x[s, ch, i * stride + p, j * stride + q]
+        out[s, ch, i, j] = total / (size * size)
     return out
 
 
@@ -202,15 +171,10 @@ def avg_pool2d_backward(
     grad_out (N, C, OH, OW) -> dx (N, C, H, W).
     """
     dx = np.zeros(x_shape, dtype=grad_out.dtype)
-    n, c, oh, ow = grad_out.shape
-    for s in range(n):
-        for ch in range(c):
-            for i in range(oh):
-                for j in range(ow):
-                    for p in range(size):
-                        for q in range(size):
-                            share = grad_out[s, ch, i, j] / (size * size)
-                            dx[s, ch, i * stride + p, j * stride + q] += share
+    for s, ch, i, j in product(*map(range, grad_out.shape)):
+        share = grad_out[s, ch, i, j] / (size * size)
+        for p, q in product(range(size), range(size)):
+            dx[s, ch, i * stride + p, j * stride + q] += share
     return dx
 
 
