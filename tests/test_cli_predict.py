@@ -190,6 +190,7 @@ def test_export_writes_a_checked_onnx_model(cnn_run, tmp_path):
     [
         (["--format", "tflite"], "error: --format must be onnx, got 'tflite'"),
         (["-o", "NOWHERE/model.onnx"], "error: NOWHERE/model.onnx: the directory NOWHERE does"),
+        (["-o", "."], "error: .: is a directory; give the model's file name with -o"),
     ],
 )
 def test_export_refuses_bad_options_and_writes_nothing(cnn_run, tmp_path, args, message):

@@ -142,6 +142,8 @@ def export(
             raise ConfigError(EXPORT_EXTRA) from None
         model = onnx_export.export_run(run_dir)
         path = output if output is not None else run_dir / "model.onnx"
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a directory; give the model's file name with -o")
         if not path.parent.is_dir():
             raise ConfigError(f"{path}: the directory {path.parent} does not exist")
         onnx_export.write_model(model, path)

@@ -183,7 +183,7 @@ def network_to_onnx(net: Network, inputs: Inputs, loss: str, name: str) -> onnx.
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="npnet",
         producer_version=npnet.__version__,
-        doc_string=_describe_input(inputs),
+        doc_string=_describe(inputs, list(outputs)),
     )
     # Opset 17 needs IR version 8 at most; the newest onnx would stamp a newer one that older
     # runtimes refuse.
@@ -226,15 +226,17 @@ def _probabilities(g: Graph, scores: str, kind: str) -> str:
     return g.op("Concat", [not_p, p], "sigmoid", axis=1)
 
 
-def _describe_input(inputs: Inputs) -> str:
+def _describe(inputs: Inputs, outputs: list[str]) -> str:
+    """The model's doc string: what its input takes, what it gives."""
     shape = "×".join(["N", *(str(n) for n in inputs.shape)])
     if inputs.image_max is None:
-        return f"npnet model. input: {shape} float32, raw features (normalization built in)."
-    return (
-        f"npnet model. input: {shape} float32 pixel values in [0, 1], light digit on dark "
-        f"(the graph scales them by {inputs.image_max:g} and applies the training "
-        "normalization). outputs: scores (logits) and probabilities, N×classes."
-    )
+        taken = "raw features (the training normalization is built in)"
+    else:
+        taken = (
+            f"pixel values in [0, 1], light on dark (the graph scales them by "
+            f"{inputs.image_max:g} and applies the training normalization)"
+        )
+    return f"npnet model. input: {shape} float32 {taken}. outputs: {', '.join(outputs)}."
 
 
 def export_run(run_dir: Path) -> onnx.ModelProto:
