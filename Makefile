@@ -14,10 +14,10 @@ help:  ## list the targets
 # The stamp is rebuilt whenever pyproject.toml changes, so new dependencies get installed.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --editable '.[dev,plot]'
+	$(BIN)/python -m pip install --quiet --editable '.[dev,plot,export]'
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv and install npnet (editable) with its dev and plot extras
+venv: $(STAMP)  ## create .venv and install npnet (editable) with its dev, plot and export extras
 
 train: $(STAMP)  ## train the default config (CONFIG=configs/cnn.yaml) on real MNIST
 	$(BIN)/npnet train $(CONFIG)
@@ -35,6 +35,10 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 
 bench: $(STAMP)  ## time npnet against PyTorch (if installed) on MLP, CNN, LeNet-5; writes bench.json
 	$(BIN)/python benchmarks/bench.py
+
+.PHONY: photos
+photos: $(STAMP)  ## npnet predict on 1,000 MNIST test digits made into photos (RUN=... or the newest cnn run)
+	$(BIN)/python benchmarks/predict_photos.py $(or $(RUN),$(call last_run,cnn))
 
 torch: $(STAMP)  ## install the CPU PyTorch the reference tests compare against
 	$(BIN)/python -m pip install --quiet torch==2.13.0

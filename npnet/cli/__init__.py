@@ -7,9 +7,10 @@ in the library below it.
     progress.py        the training progress display (a Callback of the loop)
     tables.py          the tables rich renders; chapter_tables.py those of the chapters
     plots.py           PNG figures (matplotlib, the `plot` extra)
+    predict.py         predict (your own images) and export (ONNX, the `export` extra)
 """
 
-from npnet.cli import chapters, training
+from npnet.cli import chapters, predict, training
 from npnet.cli.main import app
 
-__all__ = ["app", "chapters", "training"]
+__all__ = ["app", "chapters", "predict", "training"]
