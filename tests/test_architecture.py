@@ -40,6 +40,9 @@ ENTRY_POINTS = {"npnet", "npnet.__main__"}  # the package itself: above every ti
 # Any module may read `npnet.__version__`: the package's __init__ has run before any of its
 # modules does, and `from npnet import nn` still counts as an import of npnet.nn.
 ROOT_PACKAGE = "npnet"
+# Modules that need an optional extra (onnx, optuna, starlette): the CLI command that uses one
+# imports it inside the command, so every other command runs without the extra installed.
+OPTIONAL_MODULES = ("npnet.tools.export", "npnet.tools.sweep", "npnet.serve")
 
 
 def module_name(path: Path) -> str:
@@ -171,6 +174,10 @@ def test_the_tier_check_sees_an_upward_import():
     assert tier_of("npnet.engine.loop")[1] < tier_of("npnet.cli.main")[1]
     assert tier_of("npnet.nn.dense")[1] == tier_of("npnet.optim.clip")[1]
     assert tier_of("npnet.nn.dense")[0] != tier_of("npnet.optim.clip")[0]
+
+
+def optional(module: str) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in OPTIONAL_MODULES)
 
 
 def test_npnet_is_imported_at_the_top_of_modules_only():
