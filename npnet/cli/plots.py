@@ -252,10 +252,11 @@ def evaluation_figures(figure_class: type[Figure], run_dir: Path, label: str) ->
         exp.net, exp.loss, data.x_test, data.y_test, exp.config.train.eval_batch_size, True
     )["outputs"]
     matrix = np.array(class_report(outputs, data.y_test, data.num_classes)["confusion_matrix"])
-    figures = {"confusion_matrix.png": confusion_figure(figure_class, matrix, label)}
-    if data.x_test.ndim == 4 and data.x_test.shape[1] == 1:
+    names = data.class_names
+    figures = {"confusion_matrix.png": confusion_figure(figure_class, matrix, label, names)}
+    if data.x_test.ndim == 4 and data.x_test.shape[1] in (1, 3):
         figures["misclassified.png"] = misclassified_figure(
-            figure_class, data.x_test, data.y_test, outputs, label
+            figure_class, data.x_test, data.y_test, outputs, label, names
         )
     filters = first_conv_weights(exp.config, exp.net.parameters())
     if filters is not None:
@@ -263,8 +264,11 @@ def evaluation_figures(figure_class: type[Figure], run_dir: Path, label: str) ->
     return figures
 
 
-def confusion_figure(figure_class: type[Figure], matrix: np.ndarray, label: str) -> Figure:
-    """matrix (K, K): counts, rows the true class, columns the predicted one."""
+def confusion_figure(
+    figure_class: type[Figure], matrix: np.ndarray, label: str, names: list[str] | None = None
+) -> Figure:
+    """matrix (K, K): counts, rows the true class, columns the predicted one; the ticks carry
+    the class names (`names`, K of them) when they are more than the class numbers."""
     classes = len(matrix)
     figure = new_figure(figure_class, (6.5, 5.5))
     ax = figure.add_subplot()
@@ -278,6 +282,9 @@ def confusion_figure(figure_class: type[Figure], matrix: np.ndarray, label: str)
         ax.text(predicted, true, count, ha="center", va="center", color=colour, fontsize=fontsize)
     ax.set_xticks(range(classes))
     ax.set_yticks(range(classes))
+    if names is not None and names != [str(c) for c in range(classes)]:
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=fontsize)
+        ax.set_yticklabels(names, fontsize=fontsize)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     accuracy = np.trace(matrix) / matrix.sum()
@@ -296,13 +303,20 @@ def prediction_confidence(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def misclassified_figure(
-    figure_class: type[Figure], x: np.ndarray, y: np.ndarray, outputs: np.ndarray, label: str
+    figure_class: type[Figure],
+    x: np.ndarray,
+    y: np.ndarray,
+    outputs: np.ndarray,
+    label: str,
+    names: list[str] | None = None,
 ) -> Figure:
-    """The most confidently wrong test images, x (N, 1, H, W), most confident first.
+    """The most confidently wrong test images, x (N, 1, H, W) or (N, 3, H, W), most confident
+    first, titled with the class names (`names`, else the numbers).
 
-    Every image shares one grey scale, the test set's range: normalization is affine, so this
+    Every image shares one scale, the test set's range: normalization is affine, so this
     shows the pixels as they were before normalizing, without per-image contrast stretching.
     """
+    names = names or [str(c) for c in range(max(outputs.shape[1], 2))]
     predicted, confidence = prediction_confidence(outputs)
     wrong = np.flatnonzero(predicted != y)
     rows, columns = MISCLASSIFIED_GRID
@@ -317,8 +331,11 @@ def misclassified_figure(
         ax.set_axis_off()
         if slot < len(shown):
             i = shown[slot]
-            ax.imshow(x[i, 0], cmap="gray", vmin=low, vmax=high)
-            title = f"true {y[i]} / pred {predicted[i]} ({100 * confidence[i]:.0f}%)"
+            if x.shape[1] == 1:
+                ax.imshow(x[i, 0], cmap="gray", vmin=low, vmax=high)
+            else:  # RGB wants (H, W, 3) in [0, 1]
+                ax.imshow((x[i].transpose(1, 2, 0) - low) / ((high - low) or 1.0))
+            title = f"true {names[y[i]]} / pred {names[predicted[i]]} ({100 * confidence[i]:.0f}%)"
             ax.set_title(title, fontsize=7.5)
     if not len(wrong):
         figure.text(0.5, 0.5, "every test image is classified correctly", ha="center")
