@@ -128,12 +128,10 @@ def lay(
     chain: tuple[Path, ...],
 ) -> dict[str, Any]:
     """The file at `path` laid over its `extends` chain laid over `base`, then its
-    `overrides:` applied. `chain` holds the files that extend this one, to refuse cycles."""
+    `overrides:` applied. `chain` holds the files that extend this one (resolved), so that a
+    cycle is refused by the file that closes it."""
     source = str(path)
-    here = path.resolve()
-    if here in chain:
-        names = " -> ".join(str(p) for p in (*chain, here))
-        raise ConfigError(f"{source}: extends: a cycle of configs: {names}")
+    chain = (*chain, path.resolve())
     body = read(path)
     parent = body.pop(EXTENDS, None)
     overrides = body.pop(OVERRIDES, None)
@@ -147,7 +145,10 @@ def lay(
             raise ConfigError(
                 f"{source}: extends: no such config file {parent!r} (looked for {parent_path})"
             )
-        base = lay(parent_path, base, origins, read, (*chain, here))
+        if parent_path.resolve() in chain:
+            names = " -> ".join(str(p) for p in (*chain, parent_path.resolve()))
+            raise ConfigError(f"{source}: extends: a cycle of configs: {names}")
+        base = lay(parent_path, base, origins, read, chain)
     merged = merge(base, body, source, origins)
     if overrides is not None:
         if not isinstance(overrides, dict):
