@@ -240,7 +240,7 @@ def test_cli_train_takes_several_files_and_errors_name_the_file(tmp_path):
 
 
 def test_the_runs_config_yaml_alone_reproduces_the_run(tmp_path):
-    base = write(tmp_path, "base.yaml", TINY)
+    write(tmp_path, "base.yaml", TINY)
     variant = write(
         tmp_path,
         "variant.yaml",

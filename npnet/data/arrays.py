@@ -212,9 +212,9 @@ def read_csv(file: Path, label: str) -> tuple[list[str], np.ndarray, np.ndarray]
     if bad.any():
         row, col = np.argwhere(bad)[0]
         name = [c for c in header if c != label][col]
+        cell = str(cells[row, col + (col >= column)])
         raise DataError(
-            f"{file}: line {lines[1 + row]}, column {name!r}: {cells[row, col + (col >= column)]!r}"
-            " is not a finite number"
+            f"{file}: line {lines[1 + row]}, column {name!r}: {cell!r} is not a finite number"
         )
     y = labels(f"{file}: column {label!r}", values[:, column])
     return header, features.astype(np.float32), y
@@ -236,5 +236,5 @@ def _first_bad_cell(
         if not _is_number(cell):
             what = "not an integer label 0..C-1" if header[col] == label else "not a number"
             where = f"{file}: line {lines[row]}, column {header[col]!r}"
-            return DataError(f"{where}: {cell!r} is {what}")
+            return DataError(f"{where}: {str(cell)!r} is {what}")
     return DataError(f"{file}: a cell is not a number")
