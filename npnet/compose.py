@@ -9,8 +9,9 @@ refused:
     overrides:                      # keys by path, the `--set` syntax, applied last
       model.layers[3]: {dropout: {rate: 0.5}}
 
-Mappings merge key by key; lists and scalars replace whole (so a layer list is replaced, or
-changed entry by entry under `overrides:`). Several files (`npnet train a.yaml b.yaml`) are
+Mappings merge key by key (a component that changes its `name` is replaced whole); lists
+and scalars replace whole (so a layer list is replaced, or changed entry by entry under
+`overrides:`, which also replaces a mapping whole). Several files (`npnet train a.yaml b.yaml`) are
 laid over each other left to right: a file is laid over its `extends` chain, which is laid
 over the files to its left.
 
@@ -94,10 +95,18 @@ def record(origins: Origins, steps: Sequence[str | int], source: str) -> None:
 def merge(base: Any, over: Any, source: str, origins: Origins, prefix: Steps = ()) -> Any:
     """`over` laid on `base`: two mappings merge key by key, recursively; anything else in
     `over` (a list, a scalar, a mapping over a non-mapping) replaces. A string under a mapping
-    counts as `{name: string}`, as in `--set`. Returns new containers; inputs are untouched."""
+    counts as `{name: string}`, as in `--set`; a component that changes its `name` is replaced
+    whole, since another component takes other arguments (sgd's momentum means nothing to
+    adam). Returns new containers; inputs are untouched."""
     if isinstance(base, str) and isinstance(over, dict) and prefix:
         base = {"name": base}
-    if isinstance(base, dict) and isinstance(over, dict):
+    renamed = (  # below the top level, where `name` names the run
+        bool(prefix)
+        and isinstance(base, dict)
+        and isinstance(over, dict)
+        and over.get("name", base.get("name")) != base.get("name")
+    )
+    if isinstance(base, dict) and isinstance(over, dict) and not renamed:
         merged = dict(base)
         for key, value in over.items():
             merged[key] = merge(base.get(key), value, source, origins, (*prefix, key))

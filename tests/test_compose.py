@@ -52,6 +52,25 @@ def test_a_component_name_merges_like_a_mapping():
     assert merged == {"optimizer": {"name": "adam", "lr": 0.5}}
 
 
+def test_a_component_that_changes_its_name_is_replaced_whole():
+    base = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "data": {"dataset": "a"}}
+    over = {"optimizer": {"name": "adam", "lr": 0.001}, "data": {"dataset": "b"}}
+    merged = merge(base, over, "f", {})
+    assert merged["optimizer"] == {"name": "adam", "lr": 0.001}  # no sgd momentum left
+    assert merge(base, {"optimizer": {"name": "sgd"}}, "f", {})["optimizer"]["momentum"] == 0.9
+    assert merge({"loss": "mse"}, {"loss": {"name": "huber", "delta": 2}}, "f", {}) == {
+        "loss": {"name": "huber", "delta": 2}
+    }
+
+
+def test_overrides_replace_a_mapping_whole(tmp_path):
+    write(tmp_path, "tiny.yaml", TINY)
+    top = write(
+        tmp_path, "top.yaml", "extends: tiny.yaml\noverrides:\n  optimizer: {name: sgd, lr: 0.5}\n"
+    )
+    assert load_config(top).optimizer.args == {"lr": 0.5}
+
+
 def test_origins_follow_the_last_writer():
     origins = {}
     raw = merge({}, {"a": {"x": 1, "y": [1, 2]}}, "base", origins)
