@@ -475,3 +475,13 @@ def test_output_units_are_checked_against_the_classes(tmp_path):
     result = invoke("check", config)
     assert result.exit_code == 2
     assert "10" in result.stderr and "3" in result.stderr
+
+
+def test_a_dataset_option_error_names_the_config(tmp_path):
+    config = tmp_path / "own.yaml"
+    config.write_text(config_text({"dataset": "npz"}))
+    result = invoke("check", config)
+    assert result.exit_code == 2
+    assert (
+        result.stderr == f"error: {config}: data: missing required key 'path' for dataset 'npz'\n"
+    )
