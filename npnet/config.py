@@ -13,12 +13,21 @@ again gives the same config.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from npnet.compose import (
+    PLACEHOLDER,
+    attribute,
+    compose_files,
+    parse_key,
+    record,
+    set_path,
+)
 from npnet.errors import ConfigError
 from npnet.registry import DATASETS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES, Registry, did_you_mean
 from npnet.validate import boolean, non_negative_int, number, one_of, positive_int
@@ -98,9 +107,30 @@ def default(cls: type, name: str) -> Any:
     return {"name": value.name, **value.args} if isinstance(value, Component) else value
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read, override (`["optimizer.lr=0.01", ...]`) and validate the YAML config at `path`."""
-    path = Path(path)
+def load_config(
+    paths: str | Path | Sequence[str | Path], overrides: list[str] | None = None
+) -> Config:
+    """Read and compose the YAML config(s) at `paths` (`extends:` chains, `overrides:`,
+    several files laid over each other left to right: see `npnet.compose`), override
+    (`["optimizer.lr=0.01", ...]`) and validate. Errors name the file that set the key."""
+    files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    if not files:
+        raise ConfigError("give at least one config file")
+    raw, origins = compose_files(files, read_config_file)
+    source = str(files[-1])  # --set belongs to the command line; its errors name this file
+    for override in overrides or []:
+        apply_override(raw, override, source)
+        record(origins, parse_key(override.split("=", 1)[0], source), source)
+    try:
+        config = config_from_dict(raw, PLACEHOLDER)
+    except ConfigError as error:
+        raise ConfigError(attribute(str(error), origins, source)) from None
+    config.source = source
+    return config
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The raw mapping of one YAML config file."""
     source = str(path)
     try:
         text = path.read_text()
@@ -108,10 +138,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         raise ConfigError(f"{source}: no such config file") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
         raise ConfigError(f"{source}: cannot read the config ({error})") from None
-    raw = parse_yaml(text, source)
-    for override in overrides or []:
-        apply_override(raw, override, source)
-    return config_from_dict(raw, source)
+    return parse_yaml(text, source)
 
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
@@ -131,9 +158,6 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     return raw
 
 
-OVERRIDE_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
 def apply_override(raw: dict[str, Any], override: str, source: str) -> None:
     """Set `KEY=VALUE` in the raw config; KEY is a dotted path (`model.layers[0].dense.units`),
     VALUE is parsed as YAML (`0.01`, `true`, `[1, 28, 28]`). Missing mappings are created so
@@ -142,41 +166,12 @@ def apply_override(raw: dict[str, Any], override: str, source: str) -> None:
     if "=" not in override:
         raise ConfigError(f"{where}: expected KEY=VALUE, e.g. optimizer.lr=0.01")
     key, text = override.split("=", 1)
-    steps = [name or int(index) for name, index in OVERRIDE_STEP.findall(key)]
-    if not key or "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps)[1:] != key:
-        raise ConfigError(
-            f"{where}: {key!r} is not a key path like optimizer.lr or model.layers[0]"
-        )
+    steps = parse_key(key, where)
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         raise ConfigError(f"{where}: the value {text!r} is not valid YAML") from None
-    node: Any = raw
-    for position, step in enumerate(steps[:-1]):
-        if isinstance(step, int):
-            if not isinstance(node, list) or step >= len(node):
-                raise ConfigError(f"{where}: '{key_path(steps[: position + 1])}' does not exist")
-            node = node[step]
-            continue
-        if not isinstance(node, dict):
-            raise ConfigError(f"{where}: '{key_path(steps[:position])}' is not a mapping")
-        child = node.get(step)
-        if child is None:
-            child = node[step] = {}
-        elif isinstance(child, str):  # `optimizer: adam` becomes `optimizer: {name: adam}`
-            child = node[step] = {"name": child}
-        node = child
-    last = steps[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise ConfigError(f"{where}: {key!r} does not exist")
-    elif not isinstance(node, dict):
-        raise ConfigError(f"{where}: '{key_path(steps[:-1])}' is not a mapping")
-    node[last] = value
-
-
-def key_path(steps: list[str | int]) -> str:
-    return "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps).lstrip(".")
+    set_path(raw, steps, value, where)
 
 
 class Checker:

@@ -87,8 +87,8 @@ def dataset_tables(result: dict[str, Any]) -> list[Table]:
     if result["classes"]:
         counts = Table(title="samples per class", title_justify="left")
         counts.add_column("split")
-        for c in range(len(result["classes"][0]["counts"])):
-            counts.add_column(str(c), justify="right")
+        for name in result["class_names"]:
+            counts.add_column(escape(name), justify="right")
         for row in result["classes"]:
             counts.add_row(row["split"], *(str(n) for n in row["counts"]))
         tables.append(counts)

@@ -17,6 +17,7 @@ from npnet.cli.chapter_tables import (
     loss_table,
     summary_table,
 )
+from npnet.cli.image_figures import write_feature_maps
 from npnet.cli.main import (
     RUNS_DIR,
     DataDirOption,
@@ -27,7 +28,6 @@ from npnet.cli.main import (
     overrides,
     user_errors,
 )
-from npnet.cli.plots import write_feature_maps
 from npnet.config import load_config
 from npnet.engine.runs import resolve_run_dir
 from npnet.errors import ConfigError

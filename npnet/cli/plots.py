@@ -10,44 +10,32 @@
     filters.png           the first conv2d layer's kernels                  (first run, CNNs)
 
 The curves need only metrics.csv; the test-set figures rebuild the first run's network from
-config.yaml and weights.npz (`npnet.engine.evaluate.load_run`). Regression runs get only the curves.
+config.yaml and weights.npz (`npnet.engine.evaluate.load_run`). Regression runs get only
+the curves.
 
-matplotlib is an optional dependency (`pip install 'npnet[plot]'`), imported only when a
-figure is drawn, so `import npnet` never needs it. Figures use matplotlib's object-oriented
-`Figure` API, which renders with Agg and needs neither pyplot nor a display.
+matplotlib (the `plot` extra) is loaded only when a figure is drawn (`npnet.cli.figure`); the
+image figures are in `npnet.cli.image_figures`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from npnet.cli.figure import matplotlib_figure, new_figure
+from npnet.cli.image_figures import filters_figure, first_conv_weights, misclassified_figure
 from npnet.config import Config
 from npnet.engine import runs
 from npnet.engine.evaluate import load_run
-from npnet.engine.metrics import class_report, evaluate, predicted_classes
-from npnet.errors import NpnetError, RunError
-from npnet.functional.activations import sigmoid, softmax
+from npnet.engine.metrics import class_report, evaluate
+from npnet.errors import RunError
 from npnet.nn.network import is_weight, layer_index
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-FIGSIZE = (7.0, 4.5)  # inches; at DPI this is 840 x 540 pixels
-DPI = 120
-MISCLASSIFIED_GRID = (4, 6)  # rows, columns
-FILTER_COLUMNS = 8
-MISSING_MATPLOTLIB = (
-    "matplotlib is not installed: pip install 'npnet[plot]' (make venv installs it)"
-)
-
-
-class PlottingUnavailable(NpnetError):
-    """matplotlib, the optional dependency that draws the figures, is not installed."""
 
 
 def plot_runs(run_dirs: list[Path], out_dir: Path | None = None) -> list[Path]:
@@ -88,15 +76,6 @@ def plot_runs(run_dirs: list[Path], out_dir: Path | None = None) -> list[Path]:
     return written
 
 
-def matplotlib_figure() -> type[Figure]:
-    """matplotlib's Figure class, or PlottingUnavailable with the install command."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise PlottingUnavailable(MISSING_MATPLOTLIB) from None
-    return Figure
-
-
 @dataclass
 class RunCurves:
     """What a run's curves need: its label (the directory's name), its per-epoch rows from
@@ -122,10 +101,6 @@ def read_curves(run_dir: Path) -> RunCurves:
         raise RunError(f"{path}: no epochs recorded yet; nothing to plot")
     config = runs.read_config(run_dir)
     return RunCurves(run_dir.resolve().name, rows, config)
-
-
-def new_figure(figure_class: type[Figure], size: tuple[float, float] = FIGSIZE) -> Figure:
-    return figure_class(figsize=size, dpi=DPI, layout="constrained")
 
 
 def epoch_axis(ax: Any, epochs: list[float]) -> None:
@@ -251,10 +226,11 @@ def evaluation_figures(figure_class: type[Figure], run_dir: Path, label: str) ->
         exp.net, exp.loss, data.x_test, data.y_test, exp.config.train.eval_batch_size, True
     )["outputs"]
     matrix = np.array(class_report(outputs, data.y_test, data.num_classes)["confusion_matrix"])
-    figures = {"confusion_matrix.png": confusion_figure(figure_class, matrix, label)}
-    if data.x_test.ndim == 4 and data.x_test.shape[1] == 1:
+    names = data.class_names
+    figures = {"confusion_matrix.png": confusion_figure(figure_class, matrix, label, names)}
+    if data.x_test.ndim == 4 and data.x_test.shape[1] in (1, 3):
         figures["misclassified.png"] = misclassified_figure(
-            figure_class, data.x_test, data.y_test, outputs, label
+            figure_class, data.x_test, data.y_test, outputs, label, names
         )
     filters = first_conv_weights(exp.config, exp.net.parameters())
     if filters is not None:
@@ -262,8 +238,11 @@ def evaluation_figures(figure_class: type[Figure], run_dir: Path, label: str) ->
     return figures
 
 
-def confusion_figure(figure_class: type[Figure], matrix: np.ndarray, label: str) -> Figure:
-    """matrix (K, K): counts, rows the true class, columns the predicted one."""
+def confusion_figure(
+    figure_class: type[Figure], matrix: np.ndarray, label: str, names: list[str] | None = None
+) -> Figure:
+    """matrix (K, K): counts, rows the true class, columns the predicted one; the ticks carry
+    the class names (`names`, K of them) when they are more than the class numbers."""
     classes = len(matrix)
     figure = new_figure(figure_class, (6.5, 5.5))
     ax = figure.add_subplot()
@@ -277,115 +256,11 @@ def confusion_figure(figure_class: type[Figure], matrix: np.ndarray, label: str)
         ax.text(predicted, true, count, ha="center", va="center", color=colour, fontsize=fontsize)
     ax.set_xticks(range(classes))
     ax.set_yticks(range(classes))
+    if names is not None and names != [str(c) for c in range(classes)]:
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=fontsize)
+        ax.set_yticklabels(names, fontsize=fontsize)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     accuracy = np.trace(matrix) / matrix.sum()
     ax.set_title(f"confusion matrix on the test set: {100 * accuracy:.2f}% correct\n{label}")
     return figure
-
-
-def prediction_confidence(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted class (N,) and the model's probability for it (N,) from outputs (N, C):
-    softmax over classes, or for one logit column (N, 1) the sigmoid of binary classification."""
-    predicted = predicted_classes(outputs)
-    if outputs.shape[1] == 1:
-        p_one = sigmoid(outputs[:, 0])
-        return predicted, np.where(predicted == 1, p_one, 1.0 - p_one)
-    return predicted, softmax(outputs).max(axis=1)
-
-
-def misclassified_figure(
-    figure_class: type[Figure], x: np.ndarray, y: np.ndarray, outputs: np.ndarray, label: str
-) -> Figure:
-    """The most confidently wrong test images, x (N, 1, H, W), most confident first.
-
-    Every image shares one grey scale, the test set's range: normalization is affine, so this
-    shows the pixels as they were before normalizing, without per-image contrast stretching.
-    """
-    predicted, confidence = prediction_confidence(outputs)
-    wrong = np.flatnonzero(predicted != y)
-    rows, columns = MISCLASSIFIED_GRID
-    shown = wrong[np.argsort(-confidence[wrong], kind="stable")][: rows * columns]
-    figure = new_figure(figure_class, (8.0, 6.5))
-    figure.suptitle(
-        f"most confidently misclassified test images: {len(wrong)} of {len(y)} wrong\n{label}"
-    )
-    low, high = float(x.min()), float(x.max())
-    for slot in range(rows * columns):
-        ax = figure.add_subplot(rows, columns, slot + 1)
-        ax.set_axis_off()
-        if slot < len(shown):
-            i = shown[slot]
-            ax.imshow(x[i, 0], cmap="gray", vmin=low, vmax=high)
-            title = f"true {y[i]} / pred {predicted[i]} ({100 * confidence[i]:.0f}%)"
-            ax.set_title(title, fontsize=7.5)
-    if not len(wrong):
-        figure.text(0.5, 0.5, "every test image is classified correctly", ha="center")
-    return figure
-
-
-def first_conv_weights(
-    config: Config, params: dict[str, np.ndarray]
-) -> tuple[np.ndarray, int] | None:
-    """The kernels W (F, C, kh, kw) of the first conv2d layer and its index; None without one."""
-    for index, spec in enumerate(config.model.layers):
-        if next(iter(spec)) == "conv2d":
-            return params[f"{index}.W"], index
-    return None
-
-
-def filters_figure(
-    figure_class: type[Figure], weights: np.ndarray, index: int, label: str
-) -> Figure:
-    """Each kernel of weights (F, C, kh, kw) (each input channel of it, when C > 1) as a small
-    image on one symmetric colour scale: red positive, blue negative, white zero."""
-    filters, channels = weights.shape[:2]
-    kernels = weights.reshape(filters * channels, *weights.shape[2:])
-    columns = min(FILTER_COLUMNS, len(kernels))
-    rows = math.ceil(len(kernels) / columns)
-    figure = new_figure(figure_class, (1.0 * columns + 1.5, 1.1 * rows + 0.8))
-    limit = float(np.abs(weights).max()) or 1.0
-    axes = figure.subplots(rows, columns, squeeze=False)
-    for slot, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if slot < len(kernels):
-            image = ax.imshow(kernels[slot], cmap="RdBu_r", vmin=-limit, vmax=limit)
-            name = str(slot) if channels == 1 else f"{slot // channels}.{slot % channels}"
-            ax.set_title(name, fontsize=8)
-    figure.colorbar(image, ax=axes, shrink=0.8, label="weight")
-    kh, kw = weights.shape[2:]
-    figure.suptitle(
-        f"first conv layer (layer {index}): {filters} filters of {channels}x{kh}x{kw}\n{label}"
-    )
-    return figure
-
-
-def feature_maps_figure(figure_class: type[Figure], result: dict[str, Any]) -> Figure:
-    """A grid: the input image, then every feature map of `npnet.tools.explain.feature_maps`
-    (each map on its own colour scale)."""
-    maps = result["maps"]
-    panels = len(maps) + 1
-    columns = min(panels, 9)  # one row for the input and 8 filters
-    rows = math.ceil(panels / columns)
-    figure = figure_class(figsize=(1.6 * columns, 1.7 * rows), dpi=100, layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    axes[0, 0].imshow(result["input"][0], cmap="gray")
-    axes[0, 0].set_title(f"input ({result['label']})", fontsize=8)
-    for f, fmap in enumerate(maps, start=1):
-        ax = axes.flat[f]
-        ax.imshow(fmap, cmap="viridis")
-        ax.set_title(f"filter {f - 1}", fontsize=8)
-    return figure
-
-
-def write_feature_maps(result: dict[str, Any], out: Path) -> Path:
-    """Write the feature-map grid to `out` (atomically, its directory created if needed)."""
-    figure = feature_maps_figure(matplotlib_figure(), result)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunError(f"{out.parent}: cannot create the directory ({error.strerror})") from None
-    runs.atomic_write(out, lambda file: figure.savefig(file, format="png"))
-    return out

@@ -108,9 +108,10 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
         per_class = Table(title="per class", title_justify="left")
         for column in ("class", "precision", "recall", "f1", "support"):
             per_class.add_column(column, justify="right")
+        names = result.get("class_names") or [str(row["class"]) for row in result["per_class"]]
         for row in result["per_class"]:
             per_class.add_row(
-                str(row["class"]),
+                escape(class_label(row["class"], names)),
                 percent(row["precision"]),
                 percent(row["recall"]),
                 percent(row["f1"]),
@@ -128,9 +129,14 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
                 f"[bold]{n}[/]" if i == c else (str(n) if n else "[dim]0[/]")
                 for i, n in enumerate(counts)
             ]
-            confusion.add_row(str(c), *cells)
+            confusion.add_row(escape(class_label(c, names)), *cells)
         tables += [per_class, confusion]
     return tables
+
+
+def class_label(c: int, names: list[str]) -> str:
+    """ "3" for a class named by its number, "3 Dress" for a named one."""
+    return str(c) if names[c] == str(c) else f"{c} {names[c]}"
 
 
 def verdict(error: float, tolerance: float) -> str:

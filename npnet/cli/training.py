@@ -43,7 +43,11 @@ from npnet.tools import gradcheck as checks
 @app.command()
 def train(
     config: Annotated[
-        Path | None, typer.Argument(help="YAML config, e.g. configs/cnn.yaml.")
+        list[Path] | None,
+        typer.Argument(
+            help="YAML config, e.g. configs/cnn.yaml; several are laid over each other, "
+            "left to right, before --set."
+        ),
     ] = None,
     set_: SetOption = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
@@ -67,7 +71,7 @@ def train(
 
     with user_errors():
         if resume is not None:
-            if config is not None or set_ or seed is not None or data_dir is not None or dry_run:
+            if config or set_ or seed is not None or data_dir is not None or dry_run:
                 raise ConfigError(
                     "--resume continues a run exactly as configured; give no CONFIG, --set, "
                     "--seed, --data-dir or --dry-run with it"
@@ -75,7 +79,7 @@ def train(
             run_dir = resume
             summary = resume_run(run_dir, TrainingProgress(console))
         else:
-            if config is None:
+            if not config:
                 raise ConfigError(
                     "give a CONFIG to train (e.g. configs/cnn.yaml), or --resume RUN_DIR"
                 )

@@ -1,7 +1,8 @@
-"""Datasets: the IDX reader, MNIST's locator and downloader, the registered datasets and
+"""Datasets: the IDX reader, MNIST's locator and downloader, the registered datasets (the
+built-in ones, Fashion-MNIST and KMNIST, the user's own npz/csv files and image folders) and
 `load_dataset`, which splits and normalizes one for training."""
 
-from npnet.data import datasets
+from npnet.data import arrays, datasets, image_folder, mnist_like
 from npnet.data.dataset import (
     Dataset,
     Splits,
@@ -16,6 +17,7 @@ __all__ = [
     "Dataset",
     "Splits",
     "apply_normalization",
+    "arrays",
     "cache_dir",
     "datasets",
     "decode_idx",
@@ -23,8 +25,10 @@ __all__ = [
     "encode_idx",
     "find_mnist",
     "fit_normalization",
+    "image_folder",
     "load_dataset",
     "load_mnist",
+    "mnist_like",
     "read_idx",
     "search_places",
 ]

@@ -33,6 +33,7 @@ class Splits:
     x_*: (N, *input_shape), any numeric dtype; y_*: (N,) class labels or (N, 1) targets.
     `num_classes` is None for regression. `image_max` is the natural maximum of image
     pixels (255, 16); None marks tabular (N, D) data, which is min-max scaled per feature.
+    `class_names` (one per class) default to the class numbers, "0", "1", ...
     """
 
     x_train: np.ndarray
@@ -42,12 +43,14 @@ class Splits:
     num_classes: int | None
     image_max: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    class_names: list[str] | None = None
 
 
 @dataclass(repr=False)
 class Dataset:
     """Train, validation and test splits as float32 inputs and int64 labels (or float32
-    (N, 1) targets). With no validation split, x_val/y_val are empty (0 rows)."""
+    (N, 1) targets). With no validation split, x_val/y_val are empty (0 rows).
+    `class_names[c]` names class c (classification only; None for regression)."""
 
     name: str
     x_train: np.ndarray
@@ -60,6 +63,7 @@ class Dataset:
     info: dict[str, Any] = field(default_factory=dict)
     normalization: dict[str, Any] = field(default_factory=dict)
     image_max: float | None = None  # the raw images' natural maximum (Splits.image_max)
+    class_names: list[str] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -134,7 +138,17 @@ def load_dataset(
         info=dict(splits.info),
         normalization=normalization,
         image_max=splits.image_max,
+        class_names=_class_names(splits),
     )
+
+
+def _class_names(splits: Splits) -> list[str] | None:
+    """The builder's class names, or the class numbers as strings."""
+    if splits.num_classes is None:
+        return None
+    if splits.class_names is None:
+        return [str(c) for c in range(splits.num_classes)]
+    return list(splits.class_names)
 
 
 def _validation_count(validation: Any, n: int) -> int:

@@ -9,13 +9,11 @@ imported inside the builders that use it: it takes most of a second, which every
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from npnet.data.dataset import Splits
-from npnet.data.mnist import load_mnist
-from npnet.errors import ConfigError
+from npnet.data.mnist import MNIST
+from npnet.data.mnist_like import idx_splits
 from npnet.registry import DATASETS
 from npnet.validate import non_negative_int, number, positive_int
 
@@ -26,18 +24,8 @@ def mnist(root: str | None = None) -> Splits:
 
     `root` is searched first for the IDX files (see `npnet.data.mnist.find_mnist`).
     """
-    if root is not None and not isinstance(root, str | os.PathLike):
-        raise ConfigError(f"'root' must be a directory path or null, got {root!r}")
-    x_train, y_train, x_test, y_test = load_mnist(root)
-    return Splits(
-        x_train=x_train.reshape(-1, 1, 28, 28),
-        y_train=y_train,
-        x_test=x_test.reshape(-1, 1, 28, 28),
-        y_test=y_test,
-        num_classes=10,
-        image_max=255.0,
-        info={"description": "MNIST handwritten digits (LeCun et al., 1998)"},
-    )
+    digits = [str(d) for d in range(10)]
+    return idx_splits(MNIST, root, digits, "MNIST handwritten digits (LeCun et al., 1998)")
 
 
 @DATASETS.register("digits")

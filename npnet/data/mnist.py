@@ -1,7 +1,10 @@
-"""MNIST: find the four IDX files, download them if nowhere to be found, decode them once.
+"""MNIST and the datasets in its four-file IDX layout (Fashion-MNIST, KMNIST): find the
+files, download them if nowhere to be found, decode them once.
 
-Search order for the directory holding the files (each place may hold them in a `mnist/`
-subfolder or directly, gzipped or not):
+Search order for the directory holding the files (each place may hold them in the set's
+subfolder, `mnist/`, `fashion_mnist/`, ..., or directly, gzipped or not; sets other than
+MNIST are taken directly from a place only when it is the explicit root, since their files
+have MNIST's names and NPNET_DATA may hold MNIST's):
 
     1. an explicit root (config `data.root`, CLI `--data-dir`)
     2. the NPNET_DATA environment variable
@@ -9,8 +12,9 @@ subfolder or directly, gzipped or not):
     4. the user cache, ($XDG_CACHE_HOME or ~/.cache)/npnet
     5. a download into the user cache, unless NPNET_NO_DOWNLOAD=1
 
-A download is verified against the SHA-256 of each file's uncompressed bytes and written
-atomically, so a bad or partial file never lands where the search would find it.
+A download is verified against the SHA-256 of each file (of its uncompressed bytes for
+MNIST, whose published files were re-compressed; of the .gz as served for the others) and
+written atomically, so a bad or partial file never lands where the search would find it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +63,25 @@ MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 
+
+@dataclass(frozen=True)
+class IdxSource:
+    """A dataset stored as MNIST's four IDX files (FILES), 28x28 uint8 images, labels 0..9.
+
+    `sha256` maps each file name to its SHA-256: of the uncompressed bytes, or of the file
+    as downloaded when `hash_download` is set. `folder` is the subfolder searched first;
+    `loose` accepts the files directly in every searched place, not just the explicit root."""
+
+    title: str
+    folder: str
+    sha256: Mapping[str, str]
+    mirrors: tuple[str, ...]
+    hash_download: bool = False
+    loose: bool = False
+
+
+MNIST = IdxSource("MNIST", "mnist", SHA256, MIRRORS, loose=True)
+
 # The repository checkout's data/ folder; module-level so tests can point it elsewhere.
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -87,19 +111,22 @@ def _file_in(directory: Path, name: str) -> Path | None:
     return None
 
 
-def _check_place(base: Path) -> tuple[Path | None, str]:
-    """The directory under `base` (`base/mnist` first, then `base`) holding all four files,
-    or None and why not."""
+def _check_place(base: Path, folder: str, direct: bool) -> tuple[Path | None, str]:
+    """The directory under `base` (`base/folder` first, then `base` itself when `direct`)
+    holding all four files, or None and why not."""
     if not base.is_dir():
         return None, f"{base} (not a directory)"
     best_dir, best_missing = None, list(FILES)
-    for directory in (base / "mnist", base):
+    for directory in (base / folder, base) if direct else (base / folder,):
         missing = [name for name in FILES if _file_in(directory, name) is None]
         if not missing:
             return directory, ""
         if len(missing) < len(best_missing):
             best_dir, best_missing = directory, missing
-    where = f"{best_dir}" if best_dir is not None else f"{base}/mnist or {base}"
+    if best_dir is None:
+        where = f"{base}/{folder} or {base}" if direct else f"{base}/{folder}"
+    else:
+        where = f"{best_dir}"
     return None, f"{where} (missing {', '.join(best_missing)})"
 
 
@@ -114,52 +141,65 @@ def search_places(root: str | Path | None = None) -> list[tuple[str, Path | None
     ]
 
 
-def find_mnist(
+def find_idx(
+    source: IdxSource,
     root: str | Path | None = None,
     *,
-    mirrors: Sequence[str] = MIRRORS,
-    checksums: Mapping[str, str] = SHA256,
+    mirrors: Sequence[str] | None = None,
+    checksums: Mapping[str, str] | None = None,
 ) -> Path:
-    """The directory holding the four MNIST files, downloading them into the cache if needed.
+    """The directory holding `source`'s four files, downloading them into the cache if needed
+    (from `mirrors`, verified with `checksums`: the source's own unless given).
 
     Raises one `DataError` listing every place tried, why each failed, and how to fix it.
     """
     tried = []
-    for label, base in search_places(root):
+    for index, (label, base) in enumerate(search_places(root)):
         if base is None:
             tried.append(f"{label}: not set")
             continue
-        found, why = _check_place(base)
+        found, why = _check_place(base, source.folder, source.loose or index == 0)
         if found is not None:
             return found
         tried.append(f"{label}: {why}")
     if download_disabled():
         tried.append("download: turned off by NPNET_NO_DOWNLOAD")
     else:
-        destination = cache_dir() / "mnist"
+        destination = cache_dir() / source.folder
         try:
-            return download_mnist(destination, mirrors=mirrors, checksums=checksums)
+            return download_idx(source, destination, mirrors=mirrors, checksums=checksums)
         except DataError as error:
             tried.append(f"download into {destination}: {error}")
     raise DataError(
-        "MNIST not found; looked in: "
+        f"{source.title} not found; looked in: "
         + "; ".join(tried)
-        + f". Fix: put {', '.join(FILES)} in the repository's data/mnist/, "
+        + f". Fix: put {', '.join(FILES)} in the repository's data/{source.folder}/, "
         "or set NPNET_DATA (or data.root / --data-dir) to a directory holding them."
     )
 
 
-def load_mnist(
+def find_mnist(
     root: str | Path | None = None,
     *,
     mirrors: Sequence[str] = MIRRORS,
     checksums: Mapping[str, str] = SHA256,
+) -> Path:
+    """The directory holding the four MNIST files (`find_idx` of MNIST)."""
+    return find_idx(MNIST, root, mirrors=mirrors, checksums=checksums)
+
+
+def load_idx(
+    source: IdxSource,
+    root: str | Path | None = None,
+    *,
+    mirrors: Sequence[str] | None = None,
+    checksums: Mapping[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """MNIST as read-only uint8 arrays: x_train (N, 28, 28), y_train (N,), x_test, y_test.
+    """`source` as read-only uint8 arrays: x_train (N, 28, 28), y_train (N,), x_test, y_test.
 
     Decoded once per process and directory; later calls return the same arrays.
     """
-    directory = find_mnist(root, mirrors=mirrors, checksums=checksums).resolve()
+    directory = find_idx(source, root, mirrors=mirrors, checksums=checksums).resolve()
     paths = [_file_in(directory, name) for name in FILES]
     stats = [p.stat() for p in paths]
     key = (directory, *((s.st_size, s.st_mtime_ns) for s in stats))
@@ -168,6 +208,16 @@ def load_mnist(
         _check_mnist(paths, arrays)
         _DECODED[key] = arrays
     return _DECODED[key]
+
+
+def load_mnist(
+    root: str | Path | None = None,
+    *,
+    mirrors: Sequence[str] = MIRRORS,
+    checksums: Mapping[str, str] = SHA256,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST as read-only uint8 arrays (`load_idx` of MNIST)."""
+    return load_idx(MNIST, root, mirrors=mirrors, checksums=checksums)
 
 
 def _check_mnist(paths: list[Path], arrays: tuple[np.ndarray, ...]) -> None:
@@ -198,13 +248,31 @@ def download_mnist(
     timeout: float = 30.0,
     progress: bool = True,
 ) -> Path:
-    """Download the MNIST files missing from `directory`, trying `mirrors` in order.
+    """Download the MNIST files missing from `directory` (`download_idx` of MNIST)."""
+    return download_idx(
+        MNIST, directory, mirrors=mirrors, checksums=checksums, timeout=timeout, progress=progress
+    )
 
-    Each file must match `checksums[name]` (SHA-256 of its uncompressed bytes) before it is
+
+def download_idx(
+    source: IdxSource,
+    directory: str | Path,
+    *,
+    mirrors: Sequence[str] | None = None,
+    checksums: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    progress: bool = True,
+) -> Path:
+    """Download `source`'s files missing from `directory`, trying `mirrors` in order (the
+    source's own unless given).
+
+    Each file must match `checksums[name]` (the source's SHA-256 unless given) before it is
     written, via a temporary file in `directory` and `os.replace`, so no partial or unverified
     file ever appears under its real name. Returns `directory`; raises `DataError` naming the
     file and every mirror's failure when one cannot be fetched.
     """
+    mirrors = source.mirrors if mirrors is None else mirrors
+    checksums = source.sha256 if checksums is None else checksums
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -226,7 +294,7 @@ def download_mnist(
                 url = mirror.rstrip("/") + "/" + name
                 try:
                     payload = _fetch(url, bar, timeout)
-                    _verify(payload, checksums[name])
+                    _verify(payload, checksums[name], source.hash_download)
                 # HTTPException: a connection dropped mid-body; ValueError: a malformed URL.
                 except (OSError, http.client.HTTPException, ValueError, DataError) as error:
                     failures.append(f"{url}: {_reason(error)}")
@@ -263,13 +331,14 @@ def _fetch(url: str, bar: Progress, timeout: float) -> bytes:
     return b"".join(chunks)
 
 
-def _verify(payload: bytes, expected: str) -> None:
-    """Raise DataError unless the uncompressed `payload` hashes to `expected` (SHA-256)."""
+def _verify(payload: bytes, expected: str, as_downloaded: bool = False) -> None:
+    """Raise DataError unless `payload` hashes to `expected` (SHA-256): its uncompressed
+    bytes, or the bytes as downloaded when `as_downloaded`. Either way it must decompress."""
     try:
         raw = gzip.decompress(payload) if payload[:2] == GZIP_MAGIC else payload
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"corrupt gzip data ({error})") from error
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(payload if as_downloaded else raw).hexdigest()
     if digest != expected.lower():
         raise DataError(f"SHA-256 mismatch: got {digest}, expected {expected}")
 

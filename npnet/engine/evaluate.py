@@ -52,4 +52,5 @@ def evaluate_run(
     }
     if classify:
         result.update(class_report(measured["outputs"], y, data.num_classes))
+        result["class_names"] = data.class_names
     return result

@@ -40,14 +40,17 @@ def random_streams(seed: int) -> tuple[np.random.Generator, ...]:
 
 def build_dataset(config: Config) -> Dataset:
     data = config.data
-    return load_dataset(
-        data.dataset,
-        data.options,
-        validation=data.validation,
-        normalize=data.normalize,
-        train_size=data.train_size,
-        seed=config.seed,
-    )
+    try:
+        return load_dataset(
+            data.dataset,
+            data.options,
+            validation=data.validation,
+            normalize=data.normalize,
+            train_size=data.train_size,
+            seed=config.seed,
+        )
+    except ConfigError as error:  # a dataset option, checked by its builder: say where
+        raise ConfigError(f"{config.source}: data: {error}") from None
 
 
 def build_network(

@@ -49,9 +49,8 @@ class Inputs:
 
 
 def describe_inputs(dataset: Dataset) -> Inputs:
-    """The Inputs of a network trained on `dataset`; class names come from the dataset's
-    info["class_names"] when it has them."""
-    names = dataset.info.get("class_names")
+    """The Inputs of a network trained on `dataset`, its class names included."""
+    names = dataset.class_names
     return Inputs(
         shape=tuple(dataset.input_shape),
         image_max=dataset.image_max,

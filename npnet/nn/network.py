@@ -96,6 +96,11 @@ class Network:
                 break
         return grad_out
 
+    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Evaluation-mode outputs for all of `x`, computed `batch_size` samples at a time."""
+        outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return np.concatenate(outs) if outs else np.empty((0, *self.output_shape), x.dtype)
+
     def parameters(self) -> dict[str, np.ndarray]:
         return {
             f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()

@@ -134,6 +134,7 @@ def describe_dataset(config: Config) -> dict[str, Any]:
         "normalization": prepared.normalization,
         "rows": rows,
         "classes": classes,
+        "class_names": raw.class_names,
         "normalize_check": check,
         "info": {k: v for k, v in raw.info.items() if k != "description"},
         "description": raw.info.get("description", ""),
