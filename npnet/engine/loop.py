@@ -172,8 +172,8 @@ def run_epochs(
 
     test = {"loss": None, "accuracy": None}
     try:
-        with interrupts_as_keyboard_interrupt():
-            try:
+        try:
+            with interrupts_as_keyboard_interrupt():
                 exp.net.set_noise_rng(state.noise_rng)
                 callback.on_train_start(run_dir, exp.net, exp.dataset)
                 status, message = epoch_loop(exp, run_dir, state, callback, clock)
@@ -188,24 +188,27 @@ def run_epochs(
                         train.eval_batch_size,
                         data.num_classes is not None,
                     )
-            except KeyboardInterrupt:
-                status, message = "interrupted", interrupted_message(run_dir, train.epochs)
-                test = {"loss": None, "accuracy": None}
+        except KeyboardInterrupt:
+            # Wherever it lands, the files on disk are those of the last committed epoch.
+            status, message = "interrupted", interrupted_message(run_dir, train.epochs)
+            test = {"loss": None, "accuracy": None}
     except Exception as error:
-        state.seconds = clock()
         message = str(error)
         if not isinstance(error, NpnetError):
             message = f"{type(error).__name__}: {message}"
         # The disk that failed the run may fail the summary too; the error says why.
-        with contextlib.suppress(RunError):
+        with contextlib.suppress(RunError), interrupts_deferred():
+            state.seconds = clock()
             runs.write_summary(
                 run_dir, summarize(config, run_dir, exp, state, "failed", message, test)
             )
         raise
-    state.seconds = clock()
-    summary = summarize(config, run_dir, exp, state, status, message, test)
-    runs.write_summary(run_dir, summary)
-    # The summary is written: a Ctrl-C while it is being shown changes nothing on disk.
+    # A Ctrl-C now, with everything trained and saved, no longer changes the outcome: it is
+    # held until the summary is written, then dropped.
+    with contextlib.suppress(KeyboardInterrupt), interrupts_deferred():
+        state.seconds = clock()
+        summary = summarize(config, run_dir, exp, state, status, message, test)
+        runs.write_summary(run_dir, summary)
     with contextlib.suppress(KeyboardInterrupt):
         callback.on_train_end(summary)
     return summary
