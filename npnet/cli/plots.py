@@ -82,7 +82,7 @@ def plot_runs(run_dirs: list[Path], out_dir: Path | None = None) -> list[Path]:
     for name, figure in figures.items():
         path = out / name
         # Atomic like every file npnet writes: a viewer never shows a half-written PNG.
-        runs.atomic_write(path, lambda file, figure=figure: figure.savefig(file, format="png"))
+        runs.write_file(path, lambda file, figure=figure: figure.savefig(file, format="png"))
         written.append(path)
     return written
 
@@ -386,5 +386,5 @@ def write_feature_maps(result: dict[str, Any], out: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise RunError(f"{out.parent}: cannot create the directory ({error.strerror})") from None
-    runs.atomic_write(out, lambda file: figure.savefig(file, format="png"))
+    runs.write_file(out, lambda file: figure.savefig(file, format="png"))
     return out
