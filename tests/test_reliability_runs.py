@@ -207,6 +207,12 @@ def drop_key(key):
     return change
 
 
+def each_row(meta, change):
+    for row in meta["rows"]:
+        change(row)
+    return meta
+
+
 def first_opt_slot(arrays):
     return next(k for k in arrays if k.startswith("opt/state/"))
 
@@ -218,6 +224,8 @@ META_DAMAGE = {
     "epoch-past-the-end": set_key("epoch", 7),
     "rows-missing": drop_key("rows"),
     "rows-too-few": set_key("rows", []),
+    "rows-without-val-loss": lambda meta: each_row(meta, lambda row: row.pop("val_loss")),
+    "rows-with-text": lambda meta: each_row(meta, lambda row: row.update(train_loss="low")),
     "seconds-a-list": set_key("seconds", [1]),
     "schedule-missing": drop_key("schedule"),
     "schedule-a-number": set_key("schedule", 3),
