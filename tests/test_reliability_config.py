@@ -261,6 +261,14 @@ def test_a_dry_step_leaves_the_network_as_built(write_config):
     assert rng.bit_generator.state == draw_state
 
 
+def test_a_run_name_too_long_for_the_file_system(write_config, tmp_path):
+    text = TINY_MLP.replace("name: tiny", "name: " + "n" * 300)
+    line = refused(
+        invoke("train", write_config(text), "--runs-dir", tmp_path / "runs"), tmp_path / "runs"
+    )
+    assert "cannot create the run directory (File name too long)" in line
+
+
 @pytest.mark.parametrize("samples", ["-3", "0"])
 def test_gradcheck_samples_must_be_positive(write_config, tmp_path, samples):
     result = invoke("gradcheck", write_config(TINY_MLP), "--samples", samples)

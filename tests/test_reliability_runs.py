@@ -267,6 +267,17 @@ def test_a_malformed_checkpoint_is_refused_with_one_line(interrupted, damage):
     assert snapshot(interrupted) == before
 
 
+@pytest.mark.parametrize("kind", ["directory", "dev-zero", "symlink-loop"])
+def test_weights_that_are_not_a_file_are_one_line(finished, kind):
+    path = finished / runs.WEIGHTS_FILE
+    path.unlink()
+    if kind == "directory":
+        path.mkdir()
+    else:
+        os.symlink("/dev/zero" if kind == "dev-zero" else path, path)
+    assert str(path) in one_line(invoke("eval", finished))
+
+
 def test_a_checkpoint_that_is_not_a_zip_is_refused(interrupted):
     (interrupted / checkpoint.CHECKPOINT_FILE).write_bytes(b"PK\x03\x04 truncated")
     assert "not a readable weights file" in one_line(invoke("train", "--resume", interrupted))

@@ -173,7 +173,8 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an .npz file, refusing pickled objects; a damaged file is a RunError."""
     try:
         if not path.is_file():
-            raise RunError(f"{path}: no such file")
+            problem = "not a regular file" if path.exists() else "no such file"
+            raise RunError(f"{path}: {problem}")
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
