@@ -441,7 +441,10 @@ def test_a_full_disk_during_training_fails_with_files_that_agree(write_config, t
     # 5 kB holds config.yaml, metrics.csv and summary.json, not the weights or checkpoint.
     done = full_disk_train(write_config(TINY), tmp_path / "runs", limit=5000)
     assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr and "cannot write (File too large)" in done.stderr
+    assert (
+        "Traceback" not in done.stderr
+        and "weights.npz: cannot write (File too large)" in done.stderr
+    )
     (run_dir,) = (tmp_path / "runs").iterdir()
     summary = runs.read_summary(run_dir)
     assert summary["status"] == "failed" and summary["epochs_completed"] == 0

@@ -60,7 +60,7 @@ def write_files(files: list[tuple[Path, Writer]]) -> None:
     try:
         atomic_write_all(files)
     except OSError as error:
-        where = error.filename or (files[0][0].parent if len(files) > 1 else files[0][0])
+        where = error.filename or files[0][0].parent
         raise RunError(f"{where}: cannot write ({error.strerror or error})") from None
 
 
