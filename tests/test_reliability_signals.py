@@ -12,6 +12,7 @@ The invariants, after any interrupt:
 
 import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -207,7 +208,16 @@ def test_divergence_after_a_good_epoch_names_what_is_kept(write_config, tmp_path
 # --- interrupts at random times: the property -----------------------------------------------
 
 REFERENCES: dict[int, tuple[Path, float]] = {}
-WORK = Path(tempfile.mkdtemp(prefix="npnet-interrupts-"))
+WORK = Path(tempfile.gettempdir()) / f"npnet-interrupts-{os.getpid()}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def work_directory():
+    """The property's runs (Hypothesis examples cannot use tmp_path), removed afterwards."""
+    WORK.mkdir(exist_ok=True)
+    yield
+    shutil.rmtree(WORK, ignore_errors=True)
+    REFERENCES.clear()
 
 
 class Stopwatch(Callback):
