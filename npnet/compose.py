@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from npnet.errors import ConfigError
+from npnet.errors import ConfigError, shown
 
 Steps = tuple[str | int, ...]
 # Key path -> the file that set the value there; a path without an entry inherits the
@@ -50,7 +50,7 @@ def parse_key(key: str, where: str) -> list[str | int]:
     steps: list[str | int] = [name or int(index) for name, index in KEY_STEP.findall(key)]
     if not key or key_path(steps) != key:
         raise ConfigError(
-            f"{where}: {key!r} is not a key path like optimizer.lr or model.layers[0]"
+            f"{where}: {shown(key)} is not a key path like optimizer.lr or model.layers[0]"
         )
     return steps
 

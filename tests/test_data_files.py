@@ -459,11 +459,6 @@ def test_a_tiny_split_that_leaves_nothing_is_refused(tmp_path):
         DATASETS.build("npz", {"path": str(tmp_path / "f.npz"), "test_fraction": 0.1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the output-units check is issue 12's (branch b12, engine/experiment.py); remove "
-    "this marker once both branches are merged",
-)
 def test_output_units_are_checked_against_the_classes(tmp_path):
     """A 10-unit output on 3 classes: a config error naming both numbers."""
     x, y = features()

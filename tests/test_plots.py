@@ -13,6 +13,7 @@ pytest.importorskip("matplotlib")
 
 from npnet.cli import app, plots
 from npnet.config import load_config
+from npnet.engine import runs
 from npnet.engine.loop import fit
 from npnet.engine.runs import read_grad_norms
 from npnet.errors import RunError
@@ -150,7 +151,9 @@ def test_figure_contents_match_the_run(cnn_run):
     assert low == -high and all(image.get_clim() == (low, high) for image in images)
 
     grad_ax = plots.grad_norms_figure(
-        figure_class, plots.read_curves(cnn_run), read_grad_norms(cnn_run)
+        figure_class,
+        plots.read_curves(cnn_run),
+        read_grad_norms(cnn_run, len(plots.read_curves(cnn_run).config.model.layers)),
     ).axes[0]
     assert [line.get_label() for line in grad_ax.get_lines()] == ["0 conv2d", "4 dense"]
     assert grad_ax.get_yscale() == "log"
@@ -168,7 +171,7 @@ def test_missing_files_are_run_errors_naming_them(mlp_run, tmp_path):
         plots.plot_runs([tmp_path / "empty"])
     header_only = tmp_path / "header-only"
     header_only.mkdir()
-    (header_only / "metrics.csv").write_text("epoch,train_loss\n")
+    (header_only / "metrics.csv").write_text(",".join(runs.METRIC_COLUMNS) + "\n")
     with pytest.raises(RunError, match="no epochs recorded"):
         plots.plot_runs([header_only])
     no_weights = tmp_path / "no-weights"

@@ -29,7 +29,7 @@ from npnet.cli.main import (
     user_errors,
 )
 from npnet.config import load_config
-from npnet.engine.runs import resolve_run_dir
+from npnet.engine.listing import resolve_run_dir
 from npnet.errors import ConfigError
 from npnet.tools.explain import (
     activation_table,

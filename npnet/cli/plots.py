@@ -61,8 +61,8 @@ def plot_runs(run_dirs: list[Path], out_dir: Path | None = None) -> list[Path]:
         figures["accuracy.png"] = accuracy_figure(figure_class, curves)
     figures["learning_rate.png"] = learning_rate_figure(figure_class, curves)
     first = curves[0]
-    if (run_dirs[0] / runs.GRAD_NORMS_FILE).is_file():
-        epochs = runs.read_grad_norms(run_dirs[0])
+    if runs.present(run_dirs[0] / runs.GRAD_NORMS_FILE):
+        epochs = runs.read_grad_norms(run_dirs[0], len(first.config.model.layers))
         figures["grad_norms.png"] = grad_norms_figure(figure_class, first, epochs)
     if first.classify:
         figures.update(evaluation_figures(figure_class, run_dirs[0], first.label))
@@ -71,7 +71,7 @@ def plot_runs(run_dirs: list[Path], out_dir: Path | None = None) -> list[Path]:
     for name, figure in figures.items():
         path = out / name
         # Atomic like every file npnet writes: a viewer never shows a half-written PNG.
-        runs.atomic_write(path, lambda file, figure=figure: figure.savefig(file, format="png"))
+        runs.write_file(path, lambda file, figure=figure: figure.savefig(file, format="png"))
         written.append(path)
     return written
 
@@ -94,7 +94,7 @@ class RunCurves:
 def read_curves(run_dir: Path) -> RunCurves:
     """A run's curves; RunError when it has no config.yaml or no recorded epoch."""
     path = run_dir / runs.METRICS_FILE
-    if not path.is_file():
+    if not runs.present(path):
         raise RunError(f"{run_dir}: no {runs.METRICS_FILE}; is this a run directory?")
     rows = runs.read_metrics(run_dir)
     if not rows:

@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from npnet.cli.main import RUNS_DIR, RunsDirOption, app, console, errors, user_errors
-from npnet.engine.runs import atomic_write, resolve_run_dir
+from npnet.engine.listing import resolve_run_dir
+from npnet.engine.runs import atomic_write
 from npnet.errors import ConfigError, RunError
 from npnet.tools.predict import Predictor, Prepared, prepare_inputs
 

@@ -229,8 +229,8 @@ def runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> Table:
         colour = colours.get(row["status"], "dim")
         seconds = row["duration_seconds"]
         table.add_row(
-            row["run"],
-            f"[{colour}]{row['status']}[/]",
+            escape(row["run"]),
+            f"[{colour}]{escape(str(row['status']))}[/]",
             "-" if row["epochs"] is None else str(row["epochs"]),
             percent(row["best_val_accuracy"]),
             percent(row["test_accuracy"]),
@@ -270,6 +270,6 @@ def compare_tables(comparison: dict[str, Any]) -> list[Table]:
         elif isinstance(values[0], float):
             cells = [number(v) for v in values]
         else:
-            cells = ["-" if v is None else str(v) for v in values]
+            cells = ["-" if v is None else escape(str(v)) for v in values]
         results.add_row(key, *cells)
     return [config, results]

@@ -7,6 +7,7 @@
     checkpoint.py      checkpoint.npz: save and restore a TrainingState
     early_stopping.py  stop when a validation metric stops improving
     runs.py            run directories: their files, written atomically, and read back
+    listing.py         the runs directory as a whole: latest, npnet runs, runs compare
     metrics.py         accuracy, evaluation over a dataset, the per-class report
     evaluate.py        rebuild a finished run from its directory and evaluate it
 

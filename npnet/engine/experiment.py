@@ -10,6 +10,7 @@ import numpy as np
 
 from npnet.config import Config
 from npnet.data import Dataset, load_dataset
+from npnet.engine.preflight import check_memory, check_output, dry_step
 from npnet.errors import ConfigError
 from npnet.nn.loss import Loss
 from npnet.nn.network import Network
@@ -39,6 +40,7 @@ def random_streams(seed: int) -> tuple[np.random.Generator, ...]:
 
 
 def build_dataset(config: Config) -> Dataset:
+    """The config's dataset; its argument errors name the config file and the data section."""
     data = config.data
     try:
         return load_dataset(
@@ -65,6 +67,7 @@ def build_network(
             f"{config.source}: model.input_shape: {list(stated)} does not match the "
             f"{dataset.name} samples, which are {list(input_shape)}"
         )
+    check_memory(config, input_shape, dtype)
     try:
         return Network.from_specs(config.model.layers, input_shape, rng, dtype)
     except ConfigError as error:
@@ -78,13 +81,19 @@ def build_model(config: Config, net: Network) -> Network:
 
 
 def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
+    """Build every part, then check that they fit together (`npnet.engine.preflight`): the
+    network's output against the data, and one dry training step."""
     dataset = dataset if dataset is not None else build_dataset(config)
     init_rng, _, _ = random_streams(config.seed)
+    net = build_network(config, dataset, init_rng)
+    loss = LOSSES.build(config.loss.name, config.loss.args)
+    check_output(config, dataset, net)
+    dry_step(config, dataset, net, loss)
     return Experiment(
         config=config,
         dataset=dataset,
-        net=build_model(config, build_network(config, dataset, init_rng)),
-        loss=LOSSES.build(config.loss.name, config.loss.args),
+        net=build_model(config, net),
+        loss=loss,
         optimizer=OPTIMIZERS.build(config.optimizer.name, config.optimizer.args),
         schedule=SCHEDULES.build(config.schedule.name, config.schedule.args),
     )

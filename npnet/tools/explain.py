@@ -324,8 +324,8 @@ def gradient_norms(run_dir: Path) -> dict[str, Any]:
     `train.log_grad_norms: true`), one row per weight tensor, first layer first: the norm at
     the first and the last epoch, and at the first epoch relative to the output layer's.
     Vanishing gradients show as ratios far below 1 in the early layers."""
-    epochs = read_grad_norms(run_dir)
     layers = read_config(run_dir).model.layers
+    epochs = read_grad_norms(run_dir, len(layers))
     keys = [key for key in epochs[0] if is_weight(key)]
     last = epochs[0][keys[-1]]
     rows = [
