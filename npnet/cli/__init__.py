@@ -7,9 +7,11 @@ in the library below it.
     progress.py        the training progress display (a Callback of the loop)
     tables.py          the tables rich renders; chapter_tables.py those of the chapters
     plots.py           PNG figures (matplotlib, the `plot` extra)
+    sweep.py           sweep: hyperparameter search on Optuna (the `sweep` extra)
+    sweep_plots.py     a sweep's figures, for `plot SWEEP_DIR`
 """
 
-from npnet.cli import chapters, training
+from npnet.cli import chapters, sweep, training
 from npnet.cli.main import app
 
-__all__ = ["app", "chapters", "training"]
+__all__ = ["app", "chapters", "sweep", "training"]

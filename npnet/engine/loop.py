@@ -29,7 +29,7 @@ import npnet
 from npnet.config import Config
 from npnet.data import Dataset
 from npnet.engine import checkpoint, early_stopping, runs
-from npnet.engine.callbacks import Callback
+from npnet.engine.callbacks import Callback, StopTraining
 from npnet.engine.experiment import Experiment, build_experiment, random_streams
 from npnet.engine.metrics import evaluate, predicted_classes
 from npnet.engine.state import TrainingState
@@ -175,7 +175,8 @@ def epoch_loop(
     exp: Experiment, run_dir: Path, state: TrainingState, callback: Callback
 ) -> tuple[str, str | None]:
     """The epochs: train, validate, step the schedule, checkpoint. Returns the status
-    (`completed` or `diverged`) and a message for the user, if any."""
+    (`completed`, `diverged`, or a callback's StopTraining status such as `pruned`) and a
+    message for the user, if any."""
     data, train = exp.dataset, exp.config.train
     classify = data.num_classes is not None
     batches = -(-len(data.x_train) // train.batch_size)
@@ -211,7 +212,10 @@ def epoch_loop(
         if train.log_grad_norms:
             runs.write_grad_norms(run_dir, state.rows)
         runs.save_arrays(run_dir / runs.WEIGHTS_FILE, delivered_weights(exp, state))
-        callback.on_epoch_end(row)
+        try:
+            callback.on_epoch_end(row)
+        except StopTraining as stopped:  # after the epoch is committed: nothing is lost
+            return stopped.status, stopped.message
         if stop:
             return "completed", early_stopping.message(state, train.early_stopping)
     return "completed", None

@@ -35,6 +35,8 @@ METRICS_FILE = "metrics.csv"
 WEIGHTS_FILE = "weights.npz"
 SUMMARY_FILE = "summary.json"
 GRAD_NORMS_FILE = "grad_norms.csv"
+SWEEPS_DIR = "sweeps"  # runs/sweeps/<YYYYmmdd-HHMMSS>-<name>/ (npnet sweep)
+SWEEP_FILE = "sweep.yaml"
 METRIC_COLUMNS = [
     "epoch",
     "train_loss",
@@ -185,7 +187,8 @@ RUN_COLUMNS = [
 
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
     """One row per run directory under `runs_dir` (newest first), from its summary.json; a run
-    still training (or killed) has no summary yet and shows status 'running?'."""
+    still training (or killed) has no summary yet and shows status 'running?'. Each sweep in
+    `runs_dir/sweeps/` is one more row, whose `trials` are its trials' rows."""
     rows = []
     for path in sorted(runs_dir.glob("*"), reverse=True):
         if not (path / CONFIG_FILE).is_file():
@@ -207,7 +210,36 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
                 "duration_seconds": summary.get("duration_seconds"),
             }
         )
+    sweeps = sorted((runs_dir / SWEEPS_DIR).glob("*"), reverse=True)
+    rows.extend(sweep_row(path) for path in sweeps if is_sweep_dir(path))
     return rows
+
+
+def is_sweep_dir(path: Path) -> bool:
+    return (path / SWEEP_FILE).is_file()
+
+
+def sweep_row(sweep_dir: Path) -> dict[str, Any]:
+    """A sweep as one row of `list_runs`: status `sweep (N trials)`, the best accuracies of
+    its trials and their total duration; `trials` holds the trials' own rows."""
+    trials = list_runs(sweep_dir / "trials")
+
+    def best(key: str) -> Any:
+        values = [row[key] for row in trials if row[key] is not None]
+        return max(values) if values else None
+
+    durations = [row["duration_seconds"] or 0 for row in trials]
+    return {
+        "run": f"{SWEEPS_DIR}/{sweep_dir.name}",
+        "name": sweep_dir.name,
+        "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(sweep_dir.stat().st_mtime)),
+        "status": f"sweep ({len(trials)})",
+        "epochs": None,
+        "best_val_accuracy": best("best_val_accuracy"),
+        "test_accuracy": best("test_accuracy"),
+        "duration_seconds": sum(durations) if trials else None,
+        "trials": trials,
+    }
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
