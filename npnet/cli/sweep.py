@@ -56,8 +56,10 @@ def sweep(
     ] = None,
     storage: Annotated[
         str | None,
-        typer.Option(help="Study storage URL, e.g. postgresql://USER@HOST/DB (default: SQLite "
-        "in the sweep directory)."),
+        typer.Option(
+            help="Study storage URL, e.g. postgresql://USER@HOST/DB (default: SQLite "
+            "in the sweep directory)."
+        ),
     ] = None,
     study: Annotated[
         str | None,
@@ -118,7 +120,9 @@ def sweep(
     for path in filter(None, paths):
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if outcome == "interrupted":
-        console.print(f"interrupted; continue with: npnet sweep --resume {sweep_dir}", highlight=False)
+        console.print(
+            f"interrupted; continue with: npnet sweep --resume {sweep_dir}", highlight=False
+        )
         raise typer.Exit(code=130)
     if outcome == "failed":
         raise typer.Exit(code=1)
@@ -153,7 +157,9 @@ def watch(tools: ModuleType, spec: Any, sweep_dir: Path, study: Any, pool: Any) 
                 report_exit(progress.console, worker, code)
         update(tools, progress, task, study)
     done = tools.storage.tally(study.get_trials(deepcopy=False)).done >= spec.trials
-    return "done" if done else "interrupted" if interrupted else "failed" if failed else "interrupted"
+    return (
+        "done" if done else "interrupted" if interrupted else "failed" if failed else "interrupted"
+    )
 
 
 def update(tools: ModuleType, progress: Progress, task: Any, study: Any) -> None:

@@ -120,7 +120,9 @@ def sweep_from_dict(raw: dict[str, Any], source: str) -> Sweep:
             raise ConfigError(f"{source}: missing required key '{required}'")
     name = raw["name"]
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise error("name", f"must be a short name of letters, digits, '-', '_' or '.', got {name!r}")
+        raise error(
+            "name", f"must be a short name of letters, digits, '-', '_' or '.', got {name!r}"
+        )
     base, base_config = read_base(raw, source)
     metric = raw.get("metric", "val_accuracy")
     if metric not in METRICS:
@@ -136,7 +138,9 @@ def sweep_from_dict(raw: dict[str, Any], source: str) -> Sweep:
         raise error("fixed", f"expected a mapping of key paths to values, got {fixed!r}")
     parameters = raw["parameters"]
     if not isinstance(parameters, dict) or not parameters:
-        raise error("parameters", "expected a mapping of key paths to {uniform|loguniform|int|choice: ...}")
+        raise error(
+            "parameters", "expected a mapping of key paths to {uniform|loguniform|int|choice: ...}"
+        )
     parameters = {
         str(key): check_distribution(spec, f"parameters.{key}", error)
         for key, spec in parameters.items()
@@ -187,12 +191,16 @@ def read_base(raw: dict[str, Any], source: str) -> tuple[str, dict[str, Any]]:
     if "base_config" in raw:
         return str(raw.get("base", "<embedded>")), raw["base_config"]
     if "base" not in raw:
-        raise ConfigError(f"{source}: missing required key 'base' (a config, e.g. configs/mlp.yaml)")
+        raise ConfigError(
+            f"{source}: missing required key 'base' (a config, e.g. configs/mlp.yaml)"
+        )
     base = Path(str(raw["base"]))
     beside = Path(source).parent / base
     path = beside if not base.is_absolute() and beside.is_file() else base
     if not path.is_file():
-        raise ConfigError(f"{source}: base: no such config {str(base)!r} (beside the sweep file or in the cwd)")
+        raise ConfigError(
+            f"{source}: base: no such config {str(base)!r} (beside the sweep file or in the cwd)"
+        )
     return str(path.resolve()), to_dict(load_config(path))
 
 
@@ -200,18 +208,25 @@ def check_distribution(spec: Any, key: str, error: Any) -> dict[str, Any]:
     """`{uniform: [low, high]}`, `{loguniform: [low, high]}` (low > 0), `{int: [low, high]}`
     or `{choice: [a, b, ...]}` of plain values."""
     if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
-        raise error(key, f"expected one of {{uniform|loguniform|int: [low, high]}} or {{choice: [...]}}, got {spec!r}")
+        raise error(
+            key,
+            f"expected one of {{uniform|loguniform|int: [low, high]}} or {{choice: [...]}}, got {spec!r}",
+        )
     kind, args = next(iter(spec.items()))
     if kind == "choice":
         if not isinstance(args, list) or not args:
             raise error(key, f"choice needs a non-empty list of values, got {args!r}")
         for value in args:
             if value is not None and not isinstance(value, (bool, int, float, str)):
-                raise error(key, f"choice values must be numbers, strings or booleans, got {value!r}")
+                raise error(
+                    key, f"choice values must be numbers, strings or booleans, got {value!r}"
+                )
         if len(set(map(repr, args))) != len(args):
             raise error(key, f"choice lists a value twice: {args!r}")
         return {"choice": list(args)}
-    numeric = (lambda v: is_int(v)) if kind == "int" else (lambda v: is_int(v) or isinstance(v, float))
+    numeric = (
+        (lambda v: is_int(v)) if kind == "int" else (lambda v: is_int(v) or isinstance(v, float))
+    )
     if not isinstance(args, list) or len(args) != 2 or not all(numeric(v) for v in args):
         kind_word = "ints" if kind == "int" else "numbers"
         raise error(key, f"{kind} needs [low, high], two {kind_word}, got {args!r}")
@@ -227,7 +242,9 @@ def component(value: Any, key: str, choices: dict[str, Any], error: Any) -> dict
     """`tpe` or `{name: tpe, n_startup_trials: 5}` as `{"name": ..., **args}`."""
     raw = {"name": value} if isinstance(value, str) else value
     if not isinstance(raw, dict) or raw.get("name") not in choices:
-        raise error(key, f"must be one of {', '.join(choices)} (or a mapping with 'name'), got {value!r}")
+        raise error(
+            key, f"must be one of {', '.join(choices)} (or a mapping with 'name'), got {value!r}"
+        )
     return dict(raw)
 
 

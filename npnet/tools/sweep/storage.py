@@ -53,6 +53,9 @@ def open_storage(url: str, heartbeat_seconds: int) -> optuna.storages.RDBStorage
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": 60}} if backend(url) == "sqlite" else {"pool_pre_ping": True}
     )
+    if sqlalchemy.engine.make_url(url).drivername == "postgresql":
+        # The driver the `sweep` extra installs, whatever SQLAlchemy's default is.
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
     try:
         with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -84,7 +87,9 @@ class ClaimLock:
             fcntl.flock(self.held, fcntl.LOCK_EX)
         else:
             self.held = self.storage.engine.connect()
-            self.held.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.key})
+            self.held.execute(
+                sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.key}
+            )
 
     def release(self) -> None:
         """Release if held (safe to call twice)."""

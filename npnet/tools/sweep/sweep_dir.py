@@ -45,9 +45,7 @@ def write_sweep(sweep_dir: Path, sweep: Sweep) -> None:
     runs.atomic_write_text(sweep_dir / SWEEP_FILE, text)
 
 
-def create_sweep(
-    sweep: Sweep, runs_dir: Path, storage: str | None, study_name: str | None
-) -> Path:
+def create_sweep(sweep: Sweep, runs_dir: Path, storage: str | None, study_name: str | None) -> Path:
     """A sweep directory under `runs_dir/sweeps/` and its study, created or joined.
 
     Without --study the directory is a new `<YYYYmmdd-HHMMSS>-<name>` and so is the study.

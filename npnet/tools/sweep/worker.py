@@ -126,8 +126,10 @@ def suggest(trial: Trial, key: str, spec: dict[str, Any]) -> Any:
 
 def worker_seed(sweep: Sweep, index: int) -> int:
     """The sweep's seed for worker 0, so one worker's sweep is reproducible; other workers mix
-    in their host and process, so parallel workers never sample the same points."""
-    if index == 0:
+    in their host and process, so parallel workers never sample the same points. The grid
+    sampler is the exception: it shuffles the grid with its seed and gives trial n the n-th
+    point, so every worker must shuffle alike or two trials would get the same point."""
+    if index == 0 or sweep.sampler["name"] == "grid":
         return sweep.seed
     entropy = [sweep.seed, index, os.getpid(), *socket.gethostname().encode()]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
