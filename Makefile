@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/cnn.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test lint format bench torch clean
+.PHONY: help venv train test lint format bench torch clean sweep
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,10 @@ train: $(STAMP)  ## train the default config (CONFIG=configs/cnn.yaml) on real M
 
 test: lint  ## lint, then run the whole test suite
 	$(BIN)/python -m pytest
+
+sweep: $(STAMP)  ## a real Optuna sweep: the MLP's learning rate and width on MNIST (docs/sweeps.md)
+	$(BIN)/npnet sweep configs/sweeps/mlp.yaml --workers 2
+	$(BIN)/npnet plot $$(ls -d runs/sweeps/*-mlp-search | tail -n 1)
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check .

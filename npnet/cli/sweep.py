@@ -104,7 +104,7 @@ def sweep(
             sweep_dir = tools.sweep_dir.create_sweep(spec, runs_dir, storage, study)
         study_ = tools.sweep_dir.open_study(spec, sweep_dir)
     console.print(f"sweep {spec.study}: {sweep_dir}", highlight=False, soft_wrap=True)
-    train_threads = spec.base_config.get("train", {}).get("threads", 1)
+    train_threads = spec.fixed.get("train.threads", spec.base_config["train"]["threads"])
     pool = tools.launch.Workers(sweep_dir, workers, train_threads)
     console.print(
         f"{workers} worker(s) on {tools.launch.cores()} cores: train.threads <= {pool.threads}, "

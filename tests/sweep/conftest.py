@@ -15,19 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-TINY_BASE = """\
-name: tiny
-data: {dataset: digits, validation: 200, normalize: scale}
-model:
-  layers:
-    - flatten
-    - dense: {units: 16}
-    - relu
-    - dense: {units: 10}
-optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
-train: {epochs: 2, batch_size: 64}
-"""
+from sweep_checks import TINY_BASE
 
 
 def postgres_bin() -> Path | None:

@@ -14,6 +14,19 @@ from optuna.trial import TrialState
 from npnet.engine.evaluate import load_run
 from npnet.tools.sweep.sweep_dir import open_study, read_sweep
 
+# The base config of the test sweeps: a small MLP on the 8x8 digits, well under a second a run.
+TINY_BASE = """\
+name: tiny
+data: {dataset: digits, validation: 200, normalize: scale}
+model:
+  layers:
+    - flatten
+    - dense: {units: 16}
+    - relu
+    - dense: {units: 10}
+optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
+train: {epochs: 2, batch_size: 64}
+"""
 RUN_FILES = ["config.yaml", "metrics.csv", "weights.npz", "summary.json", "checkpoint.npz"]
 
 
@@ -53,7 +66,7 @@ def check_finished_sweep(sweep_dir: Path, trials: int) -> list[optuna.trial.Froz
     return finished
 
 
-def start_sweep(args: list[str], cwd: Path) -> subprocess.Popen:
+def start_sweep(args: list[str], cwd: Path | None = None) -> subprocess.Popen:
     """`npnet sweep ARGS` as its own process (so that signals can reach it)."""
     return subprocess.Popen(
         [sys.executable, "-m", "npnet", "sweep", *args],

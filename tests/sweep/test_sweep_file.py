@@ -117,7 +117,10 @@ def test_trial_config_applies_fixed_then_params_and_caps_threads(sweep_file):
 def test_missing_optuna_is_one_line_naming_the_extra(sweep_file):
     path = sweep_file(SPACE)
     # Optuna made unimportable in a fresh interpreter, as on an install without the extra.
-    code = "import sys; sys.modules['optuna'] = None; from npnet.cli import app; app(prog_name='npnet')"
+    code = (
+        "import sys; sys.modules['optuna'] = None; "
+        "from npnet.cli import app; app(prog_name='npnet')"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code, "sweep", str(path)], capture_output=True, text=True
     )

@@ -9,6 +9,7 @@ import signal
 import pytest
 from optuna.trial import TrialState
 from sweep_checks import (
+    TINY_BASE,
     check_finished_sweep,
     interrupt,
     running_trial_mid_epochs,
@@ -35,7 +36,7 @@ parameters:
 """
 
 
-def sweep(args, cwd):
+def sweep(args):
     result = runner.invoke(app, ["sweep", *args], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     return result
@@ -45,19 +46,17 @@ def sweep(args, cwd):
 def finished(tmp_path_factory):
     """One 12-trial, 2-worker sweep on the default file storage, shared by the tests below."""
     root = tmp_path_factory.mktemp("sweep")
-    (root / "tiny.yaml").write_text(__import__("conftest").TINY_BASE)
+    (root / "tiny.yaml").write_text(TINY_BASE)
     (root / "sweep.yaml").write_text("name: tiny-search\nbase: tiny.yaml\n" + SEARCH)
-    result = sweep(
-        [str(root / "sweep.yaml"), "--workers", "2", "--runs-dir", str(root / "runs")], root
-    )
+    result = sweep([str(root / "sweep.yaml"), "--workers", "2", "--runs-dir", str(root / "runs")])
     return root, sweep_dir_in(root / "runs"), result.output
 
 
 def test_twelve_trials_two_workers_file_storage(finished):
-    root, sweep_dir, output = finished
+    _, sweep_dir, output = finished
     assert (sweep_dir / "study.db").is_file()
     trials = check_finished_sweep(sweep_dir, 12)
-    assert {t.user_attrs["pid"] for t in trials}.__len__() == 2  # both workers trained
+    assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers trained
     assert "trials of" in output and "best first" in output
     with (sweep_dir / "trials.csv").open() as file:
         rows = list(csv.DictReader(file))
@@ -66,7 +65,7 @@ def test_twelve_trials_two_workers_file_storage(finished):
 
 
 def test_best_yaml_reproduces_the_best_trial_exactly(finished, tmp_path):
-    root, sweep_dir, _ = finished
+    _, sweep_dir, _ = finished
     best = study_of(sweep_dir).best_trial
     result = runner.invoke(
         app, ["train", str(sweep_dir / "best.yaml"), "--runs-dir", str(tmp_path)]
@@ -95,7 +94,7 @@ def test_runs_shows_the_sweep_as_a_group(finished):
 
 
 def test_plot_sweep_dir_writes_the_figures(finished, tmp_path):
-    root, sweep_dir, _ = finished
+    _, sweep_dir, _ = finished
     result = runner.invoke(app, ["plot", str(sweep_dir), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     for name in ("history.png", "parameters.png", "importances.png"):
@@ -108,7 +107,7 @@ def test_grid_runs_every_combination_exactly_once(sweep_file, tmp_path):
         "  optimizer.lr: {choice: [0.05, 0.2]}\n"
         "  model.layers[1].dense.units: {choice: [8, 16, 32]}\n"
     )
-    sweep([str(path), "--workers", "2", "--runs-dir", str(tmp_path / "runs")], tmp_path)
+    sweep([str(path), "--workers", "2", "--runs-dir", str(tmp_path / "runs")])
     trials = check_finished_sweep(sweep_dir_in(tmp_path / "runs"), 6)
     combinations = sorted(
         (t.params["optimizer.lr"], t.params["model.layers[1].dense.units"]) for t in trials
@@ -125,7 +124,7 @@ def test_pruning_stops_the_obviously_bad_trials_early(sweep_file, tmp_path):
         "  optimizer.lr: {choice: [0.2, 0.00001]}\n"
         "  train.eval_batch_size: {choice: [100, 200, 500]}\n"
     )
-    sweep([str(path), "--runs-dir", str(tmp_path / "runs")], tmp_path)
+    sweep([str(path), "--runs-dir", str(tmp_path / "runs")])
     sweep_dir = sweep_dir_in(tmp_path / "runs")
     trials = check_finished_sweep(sweep_dir, 6)
     bad = {t.number for t in trials if t.params["optimizer.lr"] == 0.00001}
@@ -143,7 +142,7 @@ def test_ctrl_c_then_resume_keeps_the_earlier_trials(sweep_file, tmp_path):
     path = sweep_file(
         "trials: 5\npruner: none\nfixed: {train.epochs: 8}\n" + SEARCH.split("\n", 3)[3]
     )
-    process = start_sweep([str(path), "--runs-dir", str(tmp_path / "runs")], tmp_path)
+    process = start_sweep([str(path), "--runs-dir", str(tmp_path / "runs")])
     sweep_dir = wait_for(lambda: started_sweep(tmp_path / "runs"), what="the sweep directory")
     study = study_of(sweep_dir)
     wait_for(
@@ -164,7 +163,7 @@ def test_ctrl_c_then_resume_keeps_the_earlier_trials(sweep_file, tmp_path):
     summary = json.loads((sweep_dir / stopped.user_attrs["run_dir"] / "summary.json").read_text())
     assert summary["status"] == "interrupted"
 
-    sweep(["--resume", str(sweep_dir)], tmp_path)
+    sweep(["--resume", str(sweep_dir)])
     study = study_of(sweep_dir)
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 5
@@ -183,7 +182,7 @@ def test_kill_9_of_a_worker_fails_its_trial_and_the_others_finish(sweep_file, tm
     study = study_of(sweep_dir)
     victim = wait_for(lambda: running_trial_mid_epochs(study, first), what="a trial mid-training")
     os.kill(victim.user_attrs["pid"], signal.SIGKILL)
-    restarted = start_sweep(["--resume", str(sweep_dir)], tmp_path)
+    restarted = start_sweep(["--resume", str(sweep_dir)])
     outputs = [process.communicate(timeout=240)[0] for process in (first, restarted)]
     assert (first.returncode, restarted.returncode) == (0, 0), outputs
     assert (

@@ -88,12 +88,12 @@ def write_best(sweep_dir: Path, study: optuna.Study, sweep: Sweep) -> Path | Non
     if best is None:
         return None
     config = best.user_attrs["config"]
+    path = sweep_dir / BEST_FILE
     params = ", ".join(f"{k}={v!r}" for k, v in best.params.items())
     header = (
         f"# The best trial of sweep {sweep.study}: trial {best.number}, "
         f"{sweep.metric} {best.value:.6g}\n# with {params}.\n"
-        f"# Train it again with: npnet train {BEST_FILE}\n"
+        f"# Train it again with: npnet train {path}\n"
     )
-    path = sweep_dir / BEST_FILE
     runs.atomic_write_text(path, header + yaml.safe_dump(config, sort_keys=False))
     return path

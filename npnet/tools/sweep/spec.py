@@ -210,7 +210,8 @@ def check_distribution(spec: Any, key: str, error: Any) -> dict[str, Any]:
     if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
         raise error(
             key,
-            f"expected one of {{uniform|loguniform|int: [low, high]}} or {{choice: [...]}}, got {spec!r}",
+            "expected one of {uniform|loguniform|int: [low, high]} or {choice: [...]}, "
+            f"got {spec!r}",
         )
     kind, args = next(iter(spec.items()))
     if kind == "choice":

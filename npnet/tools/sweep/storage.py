@@ -83,7 +83,7 @@ class ClaimLock:
     def acquire(self) -> None:
         if backend(self.url) == "sqlite":
             database = sqlalchemy.engine.make_url(self.url).database
-            self.held = Path(f"{database}.lock").open("a")
+            self.held = Path(f"{database}.lock").open("a")  # noqa: SIM115 (held until release)
             fcntl.flock(self.held, fcntl.LOCK_EX)
         else:
             self.held = self.storage.engine.connect()

@@ -39,7 +39,6 @@ from npnet.tools.sweep.spec import Sweep, build_pruner, build_sampler, trial_con
 from npnet.tools.sweep.storage import ERROR_ATTR, ClaimLock, open_storage, tally
 from npnet.tools.sweep.sweep_dir import TRIALS_DIR, read_sweep, storage_url
 
-
 WAIT_SECONDS = 1.0
 
 
