@@ -102,7 +102,7 @@ def sweep(
             tools.sweep_dir.write_sweep(sweep_dir, spec)
         else:
             sweep_dir = tools.sweep_dir.create_sweep(spec, runs_dir, storage, study)
-        study_ = tools.sweep_dir.open_study(spec, sweep_dir)
+        opened = tools.sweep_dir.open_study(spec, sweep_dir)
     console.print(f"sweep {spec.study}: {sweep_dir}", highlight=False, soft_wrap=True)
     train_threads = spec.fixed.get("train.threads", spec.base_config["train"]["threads"])
     pool = tools.launch.Workers(sweep_dir, workers, train_threads)
@@ -111,12 +111,12 @@ def sweep(
         f"BLAS threads {pool.blas} each",
         highlight=False,
     )
-    outcome = watch(tools, spec, sweep_dir, study_, pool)
+    outcome = watch(tools, spec, opened, pool)
     with user_errors():
-        rows = tools.results.trial_rows(study_, spec)
+        rows = tools.results.trial_rows(opened, spec)
         console.print(trials_table(rows, spec))
         paths = [tools.results.write_trials_csv(sweep_dir, rows, spec)]
-        paths.append(tools.results.write_best(sweep_dir, study_, spec))
+        paths.append(tools.results.write_best(sweep_dir, opened, spec))
     for path in filter(None, paths):
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if outcome == "interrupted":
@@ -128,7 +128,7 @@ def sweep(
         raise typer.Exit(code=1)
 
 
-def watch(tools: ModuleType, spec: Any, sweep_dir: Path, study: Any, pool: Any) -> str:
+def watch(tools: ModuleType, spec: Any, study: Any, pool: Any) -> str:
     """Start the workers and show the study's progress until they end; returns `done`,
     `interrupted` or `failed`."""
     progress = Progress(
