@@ -98,7 +98,7 @@ def sweep_file(tmp_path):
 
     def write(body: str, name: str = "sweep.yaml") -> Path:
         path = tmp_path / name
-        path.write_text(f"name: tiny-search\nbase: tiny.yaml\nheartbeat_seconds: 1\n{body}")
+        path.write_text(f"name: tiny-search\nbase: tiny.yaml\nheartbeat_seconds: 2\n{body}")
         return path
 
     return write

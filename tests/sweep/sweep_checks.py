@@ -108,3 +108,12 @@ def running_trial_mid_epochs(
 
 def interrupt(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGINT)
+
+
+def finish(process: subprocess.Popen, timeout: float = 300.0) -> str:
+    """Wait for `npnet sweep` to end; its output. One that hangs is killed and shown."""
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"npnet sweep did not end: {process.communicate()[0]}") from None

@@ -83,17 +83,20 @@ def write_trials_csv(sweep_dir: Path, rows: list[dict[str, Any]], sweep: Sweep) 
 
 def write_best(sweep_dir: Path, study: optuna.Study, sweep: Sweep) -> Path | None:
     """best.yaml: the best complete trial's full resolved config, as the trial trained it
-    (kept in the study, so a machine that did not run the trial has it too)."""
+    (kept in the study, so a machine that did not run the trial has it too), and the command
+    that retrains it exactly."""
     best = best_trial(study)
     if best is None:
         return None
     config = best.user_attrs["config"]
     path = sweep_dir / BEST_FILE
+    blas = best.user_attrs["blas_threads"]
     params = ", ".join(f"{k}={v!r}" for k, v in best.params.items())
     header = (
         f"# The best trial of sweep {sweep.study}: trial {best.number}, "
         f"{sweep.metric} {best.value:.6g}\n# with {params}.\n"
-        f"# Train it again with: npnet train {path}\n"
+        f"# Train it again, to the last digit, with its BLAS threads:\n"
+        f"#   OMP_NUM_THREADS={blas} npnet train {path}\n"
     )
     runs.atomic_write_text(path, header + yaml.safe_dump(config, sort_keys=False))
     return path

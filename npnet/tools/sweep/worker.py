@@ -68,25 +68,29 @@ class Pruning(Callback):
 class Objective:
     """Optuna's objective: one trial's config, trained into its run directory."""
 
-    def __init__(self, sweep: Sweep, sweep_dir: Path, lock: ClaimLock, threads: int):
-        self.sweep, self.sweep_dir, self.lock, self.threads = sweep, sweep_dir, lock, threads
+    def __init__(self, sweep: Sweep, sweep_dir: Path, lock: ClaimLock, threads: int, blas: int):
+        self.sweep, self.sweep_dir, self.lock = sweep, sweep_dir, lock
+        self.threads, self.blas = threads, blas
         self.datasets: dict[str, Dataset] = {}  # a worker loads each split of data once
 
     def __call__(self, trial: Trial) -> float:
         self.lock.release()  # the trial exists now, so the count it guarded is settled
-        params = {key: suggest(trial, key, spec) for key, spec in self.sweep.parameters.items()}
-        config = trial_config(
-            self.sweep, params, f"{self.sweep.name}-trial{trial.number:03d}", self.threads
-        )
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
-        trial.set_user_attr("config", to_dict(config))
+        # OpenBLAS sums in an order that depends on its thread count, so the last digits of a
+        # trial's numbers do too: retraining it exactly takes the same BLAS threads.
+        trial.set_user_attr("blas_threads", self.blas)
+        params = {key: suggest(trial, key, spec) for key, spec in self.sweep.parameters.items()}
         callback = Pruning(trial, self.sweep.metric, self.sweep_dir)
         try:
+            config = trial_config(
+                self.sweep, params, f"{self.sweep.name}-trial{trial.number:03d}", self.threads
+            )
+            trial.set_user_attr("config", to_dict(config))
             run_dir, summary = fit(
                 config, self.sweep_dir / TRIALS_DIR, callback, self.dataset(config)
             )
-        except Exception as error:
+        except Exception as error:  # an error of the trial's own, not an interruption
             trial.set_user_attr(ERROR_ATTR, f"{type(error).__name__}: {error}")
             raise
         summary["sweep"] = {
@@ -134,7 +138,7 @@ def worker_seed(sweep: Sweep, index: int) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def run_worker(sweep_dir: Path, index: int, threads: int) -> None:
+def run_worker(sweep_dir: Path, index: int, threads: int, blas: int) -> None:
     """Claim and train trials until the study has its total of done trials."""
     sweep = read_sweep(sweep_dir)
     storage = open_storage(storage_url(sweep, sweep_dir), sweep.heartbeat_seconds)
@@ -145,7 +149,7 @@ def run_worker(sweep_dir: Path, index: int, threads: int) -> None:
         pruner=build_pruner(sweep),
     )
     lock = ClaimLock(storage, sweep.study)
-    objective = Objective(sweep, sweep_dir, lock, threads)
+    objective = Objective(sweep, sweep_dir, lock, threads, blas)
     while True:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -190,7 +194,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     exit_with_parent()
     try:
-        run_worker(args.sweep_dir, args.index, args.threads)
+        run_worker(args.sweep_dir, args.index, args.threads, args.blas)
     except KeyboardInterrupt:
         sys.exit(130)
     except NpnetError as error:
