@@ -90,13 +90,13 @@ def write_best(sweep_dir: Path, study: optuna.Study, sweep: Sweep) -> Path | Non
         return None
     config = best.user_attrs["config"]
     path = sweep_dir / BEST_FILE
-    blas = best.user_attrs["blas_threads"]
+    blas = best.user_attrs.get("blas_threads")  # None in a study older than the attribute
     params = ", ".join(f"{k}={v!r}" for k, v in best.params.items())
     header = (
         f"# The best trial of sweep {sweep.study}: trial {best.number}, "
         f"{sweep.metric} {best.value:.6g}\n# with {params}.\n"
         f"# Train it again, to the last digit, with its BLAS threads:\n"
-        f"#   OMP_NUM_THREADS={blas} npnet train {path}\n"
+        f"#   {'' if blas is None else f'OMP_NUM_THREADS={blas} '}npnet train {path}\n"
     )
     runs.atomic_write_text(path, header + yaml.safe_dump(config, sort_keys=False))
     return path
