@@ -6,10 +6,8 @@ killed worker's trial into a failed one (Optuna's journal file storage has none)
 (`postgresql://USER@HOST/DB`) is the same RDBStorage over the network, for many machines.
 
 Optuna's own `n_trials` counts per process, so N workers would overshoot the study's total.
-Each worker therefore claims a trial under a lock shared by all of them: it counts the trials
-that are done or running and only then asks Optuna for a new one. The lock is a file lock
-beside study.db for SQLite (one machine) and a PostgreSQL advisory lock for PostgreSQL (any
-number of machines); either is released when its holder dies.
+Each worker therefore claims a trial under a lock shared by all of them (StudyLock): it
+counts the trials that are done or running and only then asks Optuna for a new one.
 """
 
 from __future__ import annotations
@@ -47,20 +45,27 @@ def backend(url: str) -> str:
     return name
 
 
+def driver_url(url: str) -> str:
+    """`url` with the driver the `sweep` extra installs, whatever SQLAlchemy's default is."""
+    if sqlalchemy.engine.make_url(url).drivername == "postgresql":
+        return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return url
+
+
 def open_storage(url: str, heartbeat_seconds: int) -> optuna.storages.RDBStorage:
     """The study storage at `url`, with heartbeats: a running trial whose worker sent none
-    for 3 heartbeats is failed by the next worker that claims a trial."""
+    for 3 heartbeats is failed by the next worker that claims a trial. Opening it creates
+    Optuna's tables in a new database, so processes starting together take turns."""
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": 60}} if backend(url) == "sqlite" else {"pool_pre_ping": True}
     )
-    if sqlalchemy.engine.make_url(url).drivername == "postgresql":
-        # The driver the `sweep` extra installs, whatever SQLAlchemy's default is.
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    lock = StudyLock(url, "npnet: create the tables")
     try:
+        lock.acquire()
         with warnings.catch_warnings():  # heartbeats are marked experimental since Optuna 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                url,
+                driver_url(url),
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_seconds,
                 grace_period=3 * heartbeat_seconds,
@@ -68,16 +73,23 @@ def open_storage(url: str, heartbeat_seconds: int) -> optuna.storages.RDBStorage
     except (sqlalchemy.exc.OperationalError, ImportError) as error:
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
         raise ConfigError(f"--storage {url}: cannot open the study storage ({reason})") from None
+    finally:
+        lock.release()
 
 
-class ClaimLock:
-    """The lock a worker holds from counting the trials until its new trial exists."""
+class StudyLock:
+    """A lock shared by every process that uses the storage at `url`, one per `name`: workers
+    hold it from counting the trials until their new trial exists.
 
-    def __init__(self, storage: optuna.storages.RDBStorage, study_name: str):
-        self.storage = storage
-        self.url = storage.url
-        # A stable 63-bit key for pg_advisory_xact_lock, one per study.
-        self.key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big") >> 1
+    SQLite: `flock` on a file beside the database (one machine). PostgreSQL: a session
+    advisory lock (any number of machines). The kernel or the server frees it if its holder
+    dies."""
+
+    def __init__(self, url: str, name: str):
+        self.url = url
+        # A stable 63-bit key for pg_advisory_lock.
+        self.key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
+        self.engine: sqlalchemy.engine.Engine | None = None
         self.held: Any = None
 
     def acquire(self) -> None:
@@ -85,11 +97,12 @@ class ClaimLock:
             database = sqlalchemy.engine.make_url(self.url).database
             self.held = Path(f"{database}.lock").open("a")  # noqa: SIM115 (held until release)
             fcntl.flock(self.held, fcntl.LOCK_EX)
-        else:
-            self.held = self.storage.engine.connect()
-            self.held.execute(
-                sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.key}
-            )
+            return
+        if self.engine is None:
+            self.engine = sqlalchemy.create_engine(driver_url(self.url), pool_pre_ping=True)
+        self.held = self.engine.connect()
+        self.held.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": self.key})
+        self.held.commit()
 
     def release(self) -> None:
         """Release if held (safe to call twice)."""
@@ -97,7 +110,8 @@ class ClaimLock:
         if held is None:
             return
         if isinstance(held, sqlalchemy.engine.Connection):
-            held.commit()  # ends the transaction, which frees the advisory lock
+            held.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            held.commit()
         held.close()  # closing the file frees the flock
 
 

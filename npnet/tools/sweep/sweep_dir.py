@@ -22,7 +22,7 @@ import yaml
 from npnet.engine import runs
 from npnet.errors import ConfigError, RunError
 from npnet.tools.sweep.spec import Sweep, load_sweep, resolved
-from npnet.tools.sweep.storage import default_storage, open_storage
+from npnet.tools.sweep.storage import StudyLock, default_storage, open_storage
 
 SWEEP_FILE = runs.SWEEP_FILE
 TRIALS_DIR = "trials"
@@ -71,14 +71,19 @@ def join_study(sweep: Sweep, sweep_dir: Path) -> None:
     """Create the study, or check that an existing one was made from the same sweep."""
     url = storage_url(sweep, sweep_dir)
     storage = open_storage(url, sweep.heartbeat_seconds)
-    study = optuna.create_study(
-        study_name=sweep.study, storage=storage, direction=sweep.direction, load_if_exists=True
-    )
-    ours = {k: v for k, v in resolved(sweep).items() if k not in ("base", "storage", "trials")}
-    theirs = study.user_attrs.get(SWEEP_ATTR)
-    if theirs is None:
-        study.set_user_attr(SWEEP_ATTR, ours)
-        return
+    lock = StudyLock(url, sweep.study)  # two machines starting at once: one creates, one joins
+    lock.acquire()
+    try:
+        study = optuna.create_study(
+            study_name=sweep.study, storage=storage, direction=sweep.direction, load_if_exists=True
+        )
+        theirs = study.user_attrs.get(SWEEP_ATTR)
+        ours = {k: v for k, v in resolved(sweep).items() if k not in ("base", "storage", "trials")}
+        if theirs is None:
+            study.set_user_attr(SWEEP_ATTR, ours)
+            return
+    finally:
+        lock.release()
     differing = [key for key in ours if ours[key] != theirs.get(key)]
     if differing:
         raise ConfigError(

@@ -36,7 +36,7 @@ from npnet.engine.loop import fit
 from npnet.errors import NpnetError, RunError
 from npnet.nn.network import Network
 from npnet.tools.sweep.spec import Sweep, build_pruner, build_sampler, trial_config
-from npnet.tools.sweep.storage import ERROR_ATTR, ClaimLock, open_storage, tally
+from npnet.tools.sweep.storage import ERROR_ATTR, StudyLock, open_storage, tally
 from npnet.tools.sweep.sweep_dir import TRIALS_DIR, read_sweep, storage_url
 
 WAIT_SECONDS = 1.0
@@ -68,7 +68,7 @@ class Pruning(Callback):
 class Objective:
     """Optuna's objective: one trial's config, trained into its run directory."""
 
-    def __init__(self, sweep: Sweep, sweep_dir: Path, lock: ClaimLock, threads: int, blas: int):
+    def __init__(self, sweep: Sweep, sweep_dir: Path, lock: StudyLock, threads: int, blas: int):
         self.sweep, self.sweep_dir, self.lock = sweep, sweep_dir, lock
         self.threads, self.blas = threads, blas
         self.datasets: dict[str, Dataset] = {}  # a worker loads each split of data once
@@ -148,7 +148,7 @@ def run_worker(sweep_dir: Path, index: int, threads: int, blas: int) -> None:
         sampler=build_sampler(sweep, worker_seed(sweep, index)),
         pruner=build_pruner(sweep),
     )
-    lock = ClaimLock(storage, sweep.study)
+    lock = StudyLock(storage_url(sweep, sweep_dir), sweep.study)
     objective = Objective(sweep, sweep_dir, lock, threads, blas)
     while True:
         with warnings.catch_warnings():
