@@ -157,9 +157,10 @@ def watch(tools: ModuleType, spec: Any, study: Any, pool: Any) -> str:
                 report_exit(progress.console, worker, code)
         update(tools, progress, task, study)
     done = tools.storage.tally(study.get_trials(deepcopy=False)).done >= spec.trials
-    return (
-        "done" if done else "interrupted" if interrupted else "failed" if failed else "interrupted"
-    )
+    if done:
+        return "done"
+    # Workers that all died or were killed leave a study to resume, as Ctrl-C does.
+    return "failed" if failed and not interrupted else "interrupted"
 
 
 def update(tools: ModuleType, progress: Progress, task: Any, study: Any) -> None:
