@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/cnn.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test lint format bench torch clean
+.PHONY: help venv train test lint format bench torch clean sweep
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -14,16 +14,20 @@ help:  ## list the targets
 # The stamp is rebuilt whenever pyproject.toml changes, so new dependencies get installed.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --editable '.[dev,plot,export]'
+	$(BIN)/python -m pip install --quiet --editable '.[dev,plot,export,sweep]'
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv and install npnet (editable) with its dev, plot and export extras
+venv: $(STAMP)  ## create .venv and install npnet (editable) with its dev, plot, export and sweep extras
 
 train: $(STAMP)  ## train the default config (CONFIG=configs/cnn.yaml) on real MNIST
 	$(BIN)/npnet train $(CONFIG)
 
 test: lint  ## lint, then run the whole test suite
 	$(BIN)/python -m pytest
+
+sweep: $(STAMP)  ## a real Optuna sweep: the MLP's learning rate and width on MNIST (docs/sweeps.md)
+	$(BIN)/npnet sweep configs/sweeps/mlp.yaml --workers 2
+	$(BIN)/npnet plot $$(ls -d runs/sweeps/*-mlp-search | tail -n 1)
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -143,7 +143,7 @@ def test_ctrl_c_during_the_final_test_evaluation(config, reference, tmp_path, mo
     net_data = {}
 
     class Remember(Callback):
-        def on_train_start(self, run_dir, net, dataset):
+        def on_train_start(self, run_dir, net, dataset, rows):
             net_data["x_test"] = dataset.x_test
 
     monkeypatch.setattr(loop, "evaluate", evaluate)
@@ -158,7 +158,7 @@ def test_ctrl_c_during_the_final_test_evaluation(config, reference, tmp_path, mo
 
 def test_ctrl_c_at_start_up_leaves_a_truthful_summary(config, tmp_path):
     class CtrlCAtStart(Callback):
-        def on_train_start(self, run_dir, net, dataset):
+        def on_train_start(self, run_dir, net, dataset, rows):
             send()
             time.sleep(1)  # the signal is handled at the next bytecode; never this long
 
@@ -190,7 +190,7 @@ def test_divergence_after_a_good_epoch_names_what_is_kept(write_config, tmp_path
         def __init__(self):
             self.net = None
 
-        def on_train_start(self, run_dir, net, dataset):
+        def on_train_start(self, run_dir, net, dataset, rows):
             self.net = net
 
         def on_epoch_end(self, row):
@@ -228,7 +228,7 @@ class Stopwatch(Callback):
         self.timer = threading.Timer(delay, send, (signum,)) if signum else None
         self.start = self.seconds = None
 
-    def on_train_start(self, run_dir, net, dataset):
+    def on_train_start(self, run_dir, net, dataset, rows):
         self.start = time.perf_counter()
         if self.timer:
             self.timer.start()

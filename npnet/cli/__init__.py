@@ -8,9 +8,11 @@ in the library below it.
     tables.py          the tables rich renders; chapter_tables.py those of the chapters
     plots.py           PNG figures (matplotlib, the `plot` extra)
     predict.py         predict (your own images) and export (ONNX, the `export` extra)
+    sweep.py           sweep: hyperparameter search on Optuna (the `sweep` extra)
+    sweep_plots.py     a sweep's figures, for `plot SWEEP_DIR`
 """
 
-from npnet.cli import chapters, predict, training
+from npnet.cli import chapters, predict, sweep, training
 from npnet.cli.main import app
 
-__all__ = ["app", "chapters", "predict", "training"]
+__all__ = ["app", "chapters", "predict", "sweep", "training"]

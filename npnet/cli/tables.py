@@ -224,18 +224,27 @@ def runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> Table:
         ("duration", "right"),
     ):
         table.add_column(column, justify=justify)
-    colours = {"completed": "green", "interrupted": "yellow", "diverged": "red", "failed": "red"}
+    colours = {
+        "completed": "green",
+        "interrupted": "yellow",
+        "pruned": "yellow",
+        "diverged": "red",
+        "failed": "red",
+    }
+    # A sweep is a group: its row, then its trials indented under it.
     for row in rows:
-        colour = colours.get(row["status"], "dim")
-        seconds = row["duration_seconds"]
-        table.add_row(
-            escape(row["run"]),
-            f"[{colour}]{escape(str(row['status']))}[/]",
-            "-" if row["epochs"] is None else str(row["epochs"]),
-            percent(row["best_val_accuracy"]),
-            percent(row["test_accuracy"]),
-            "-" if seconds is None else f"{seconds:.0f}s",
-        )
+        lines = [(row["run"], row)] + [(f"  └ {t['name']}", t) for t in row.get("trials", [])]
+        for label, line in lines:
+            colour = "cyan" if "trials" in line else colours.get(line["status"], "dim")
+            seconds = line["duration_seconds"]
+            table.add_row(
+                escape(label),
+                f"[{colour}]{escape(str(line['status']))}[/]",
+                "-" if line["epochs"] is None else str(line["epochs"]),
+                percent(line["best_val_accuracy"]),
+                percent(line["test_accuracy"]),
+                "-" if seconds is None else f"{seconds:.0f}s",
+            )
     return table
 
 

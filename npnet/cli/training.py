@@ -23,6 +23,7 @@ from npnet.cli.main import (
 )
 from npnet.cli.plots import plot_runs
 from npnet.cli.progress import TrainingProgress
+from npnet.cli.sweep_plots import plot_sweep
 from npnet.cli.tables import (
     compare_tables,
     epochs_table,
@@ -36,7 +37,7 @@ from npnet.cli.tables import (
 from npnet.config import Config, dump_yaml, load_config
 from npnet.engine.evaluate import evaluate_run
 from npnet.engine.experiment import build_experiment
-from npnet.engine.listing import RUN_COLUMNS, compare_runs, list_runs, resolve_run_dir
+from npnet.engine.listing import RUN_COLUMNS, compare_runs, is_sweep_dir, list_runs, resolve_run_dir
 from npnet.engine.loop import fit
 from npnet.engine.loop import resume as resume_run
 from npnet.engine.runs import read_metrics
@@ -199,10 +200,16 @@ def plot(
 ) -> None:
     """Write PNG figures of runs: loss and accuracy curves (overlaid for several runs), the
     learning rate, the confusion matrix, the most confidently misclassified test images, the
-    first conv layer's filters and, when logged, per-layer gradient norms."""
+    first conv layer's filters and, when logged, per-layer gradient norms. For a sweep
+    directory: the optimization history, each parameter against the metric, and parameter
+    importances."""
 
     with user_errors():
-        paths = plot_runs([resolve_run_dir(run, runs_dir) for run in run_dirs], out)
+        dirs = [resolve_run_dir(run, runs_dir) for run in run_dirs]
+        paths = [path for d in dirs if is_sweep_dir(d) for path in plot_sweep(d, out)]
+        trained = [d for d in dirs if not is_sweep_dir(d)]
+        if trained:
+            paths += plot_runs(trained, out)
     for path in paths:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 

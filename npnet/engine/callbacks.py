@@ -11,6 +11,16 @@ from npnet.data import Dataset
 from npnet.nn.network import Network
 
 
+class StopTraining(Exception):
+    """Raised by a callback's `on_epoch_end` to end the run there with `status` (e.g. a sweep's
+    pruner: `pruned`); the epoch's files are already written, and the loop ends cleanly."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class Callback:
     """Hooks the trainer calls; each is a no-op here. The CLI's progress display is one."""
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from npnet.config import to_dict
 from npnet.engine.runs import (
     CONFIG_FILE,
     SUMMARY_FILE,
+    SWEEP_FILE,
+    SWEEPS_DIR,
     present,
     read_config,
     read_summary,
@@ -59,7 +62,8 @@ def is_run_dir(path: Path) -> bool:
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
     """One row per run directory under `runs_dir` (newest first), from its summary.json; a run
     still training (or killed) has no summary yet and shows status 'running?', a run whose
-    summary is damaged shows 'unreadable' (and the reason in `note`), and the rest still list."""
+    summary is damaged shows 'unreadable' (and the reason in `note`), and the rest still list.
+    Each sweep in `runs_dir/sweeps/` is one more row, whose `trials` are its trials' rows."""
     rows = []
     for path in reversed(run_paths(runs_dir)):
         if not is_run_dir(path):
@@ -86,7 +90,41 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
                 "note": note,
             }
         )
+    sweeps = reversed(run_paths(runs_dir / SWEEPS_DIR))
+    rows.extend(sweep_row(path) for path in sweeps if is_sweep_dir(path))
     return rows
+
+
+def is_sweep_dir(path: Path) -> bool:
+    """Whether `path` is a sweep directory (`npnet sweep`: it has a sweep.yaml)."""
+    try:
+        return (path / SWEEP_FILE).is_file()
+    except OSError:
+        return False
+
+
+def sweep_row(sweep_dir: Path) -> dict[str, Any]:
+    """A sweep as one row of `list_runs`: status `sweep (N trials)`, the best accuracies of
+    its trials and their total duration; `trials` holds the trials' own rows."""
+    trials = list_runs(sweep_dir / "trials")
+
+    def best(key: str) -> Any:
+        values = [row[key] for row in trials if row[key] is not None]
+        return max(values) if values else None
+
+    durations = [row["duration_seconds"] or 0 for row in trials]
+    return {
+        "run": f"{SWEEPS_DIR}/{sweep_dir.name}",
+        "name": sweep_dir.name,
+        "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(sweep_dir.stat().st_mtime)),
+        "status": f"sweep ({len(trials)})",
+        "epochs": None,
+        "best_val_accuracy": best("best_val_accuracy"),
+        "test_accuracy": best("test_accuracy"),
+        "duration_seconds": sum(durations) if trials else None,
+        "note": None,
+        "trials": trials,
+    }
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

@@ -31,7 +31,7 @@ import npnet
 from npnet.config import Config
 from npnet.data import Dataset
 from npnet.engine import checkpoint, early_stopping, runs
-from npnet.engine.callbacks import Callback
+from npnet.engine.callbacks import Callback, StopTraining
 from npnet.engine.checkpoint import checkpoint_file
 from npnet.engine.experiment import Experiment, build_experiment, random_streams
 from npnet.engine.inputs import describe_inputs
@@ -226,8 +226,9 @@ def epoch_loop(
     callback: Callback,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[str, str | None]:
-    """The epochs: train, validate, step the schedule, then commit (`commit_epoch`). Returns
-    the status (`completed` or `diverged`) and a message for the user, if any."""
+    """The epochs: train, validate, step the schedule, checkpoint. Returns the status
+    (`completed`, `diverged`, or a callback's StopTraining status such as `pruned`) and a
+    message for the user, if any."""
     data, train = exp.dataset, exp.config.train
     classify = data.num_classes is not None
     batches = -(-len(data.x_train) // train.batch_size)
@@ -257,7 +258,10 @@ def epoch_loop(
             "seconds": round(time.perf_counter() - epoch_start, 3),
         }
         stop = commit_epoch(exp, run_dir, state, row, val["loss"], clock)
-        callback.on_epoch_end(row)
+        try:
+            callback.on_epoch_end(row)
+        except StopTraining as stopped:  # after the epoch is committed: nothing is lost
+            return stopped.status, stopped.message
         if stop:
             return "completed", early_stopping.message(state, train.early_stopping)
     return "completed", None

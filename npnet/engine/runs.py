@@ -44,6 +44,8 @@ METRICS_FILE = "metrics.csv"
 WEIGHTS_FILE = "weights.npz"
 SUMMARY_FILE = "summary.json"
 GRAD_NORMS_FILE = "grad_norms.csv"
+SWEEPS_DIR = "sweeps"  # runs/sweeps/<YYYYmmdd-HHMMSS>-<name>/ (npnet sweep)
+SWEEP_FILE = "sweep.yaml"
 METRIC_COLUMNS = [
     "epoch",
     "train_loss",
