@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from npnet.cli.plots import DPI, MISSING_MATPLOTLIB, PlottingUnavailable
+from npnet.cli.figure import DPI, MISSING_MATPLOTLIB, PlottingUnavailable
 from npnet.cli.sweep import sweep_tools
 from npnet.errors import RunError
 
