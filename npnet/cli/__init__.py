@@ -7,9 +7,10 @@ in the library below it.
     progress.py        the training progress display (a Callback of the loop)
     tables.py          the tables rich renders; chapter_tables.py those of the chapters
     plots.py           PNG figures (matplotlib, the `plot` extra)
+    serve.py           the web page to draw digits on (npnet.serve, the `serve` extra)
 """
 
-from npnet.cli import chapters, training
+from npnet.cli import chapters, serve, training
 from npnet.cli.main import app
 
-__all__ = ["app", "chapters", "training"]
+__all__ = ["app", "chapters", "serve", "training"]
