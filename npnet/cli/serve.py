@@ -61,3 +61,4 @@ def serve(
         soft_wrap=True,
     )
     server.run(web_app, sock)
+    console.print("stopped", highlight=False)

@@ -36,19 +36,20 @@ class BadRequest(Exception):
 def decode_image(data: bytes) -> Image.Image:
     """The PNG or JPEG image in `data`, fully decoded; 400 for anything else, 413 for more
     than MAX_PIXELS pixels (checked from the header, before decoding)."""
+    too_large = f"the image has over {MAX_PIXELS:,} pixels; send a smaller one"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # Pillow's own guard, for images far over MAX_PIXELS
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except UnidentifiedImageError:
         raise BadRequest(400, "the body is not a PNG or JPEG image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadRequest(413, too_large) from None
     if image.format not in FORMATS:
         raise BadRequest(400, f"the body is a {image.format} image; send PNG or JPEG")
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise BadRequest(
-            413, f"the image is {width}×{height} pixels, over the limit of {MAX_PIXELS:,}"
-        )
+        raise BadRequest(413, f"{too_large} (this one is {width}×{height})")
     try:
         image.load()
     except (OSError, ValueError) as error:  # truncated or corrupt data after a valid header
@@ -142,7 +143,7 @@ class Predictor:
         )
 
     def predict(self, digit: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        x = apply_normalization(digit[None, None], self.normalization)
+        x = apply_normalization(255 * digit[None, None], self.normalization)
         probabilities = softmax(self.net.forward(x))[0]
         maps = None
         if self.conv_layer is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
 
 import uvicorn
@@ -48,7 +49,13 @@ def bound_url(sock: socket.socket) -> str:
 
 
 def run(app: Starlette, sock: socket.socket) -> None:
-    """Serve `app` on `sock` until Ctrl-C or SIGTERM. Only warnings are logged: a page that
-    predicts while you draw would fill the terminal with access-log lines."""
+    """Serve `app` on `sock` until Ctrl-C or SIGTERM, then return. Only warnings are logged:
+    a page that predicts while you draw would fill the terminal with access-log lines."""
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn shuts down gracefully on either signal, then raises it again with the handler
+    # it found: SIGTERM then interrupts like Ctrl-C, instead of killing the process.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass

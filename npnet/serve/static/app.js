@@ -40,6 +40,7 @@ async function loadRun() {
   document.getElementById("run-architecture").textContent = run.layers.map(describeLayer).join(" → ");
   mapsPanel.hidden = !run.feature_maps;
   maxBodyBytes = run.max_body_bytes;
+  document.body.dataset.run = "loaded";
 }
 
 function describeLayer(layer) {
@@ -89,12 +90,11 @@ pad.addEventListener("pointerdown", (event) => {
   if (upload) { // drawing after a file starts a fresh drawing
     upload = null;
     generation += 1;
-    blankPad();
   }
   pad.setPointerCapture(event.pointerId);
   drawing = [padPoint(event)];
   strokes.push(drawing);
-  drawStroke(drawing);
+  redraw();
   updateButtons();
   requestPrediction();
 });
@@ -102,7 +102,7 @@ pad.addEventListener("pointerdown", (event) => {
 pad.addEventListener("pointermove", (event) => {
   if (!drawing) return;
   drawing.push(padPoint(event));
-  drawStroke(drawing.slice(-2));
+  redraw(); // the whole drawing again, so the pad is always exactly what undo would redraw
   requestPrediction();
 });
 
@@ -159,11 +159,13 @@ drop.addEventListener("drop", (event) => {
 });
 
 async function useFile(file) {
+  document.body.dataset.busy = "true";
   let bitmap;
   try {
     bitmap = await createImageBitmap(file);
   } catch (error) {
     showMessage(file.name + " is not an image this browser can read");
+    document.body.dataset.busy = "false";
     return;
   }
   strokes = [];
@@ -194,12 +196,16 @@ function reencode(bitmap) {
 
 function requestPrediction() {
   dirty = true;
+  document.body.dataset.busy = "true"; // "false" once the answer for the latest input is in
   if (!inFlight) send();
 }
 
 async function send() {
   dirty = false;
-  if (!strokes.length && !upload) return;
+  if (!strokes.length && !upload) {
+    document.body.dataset.busy = "false";
+    return;
+  }
   inFlight = true;
   const sent = generation;
   try {
@@ -224,6 +230,7 @@ async function send() {
   } finally {
     inFlight = false;
     if (dirty) send();
+    else document.body.dataset.busy = "false";
   }
 }
 
@@ -313,4 +320,5 @@ bars.replaceChildren(...Array.from({ length: 10 }, (_, digit) => {
 }));
 blankPad();
 resetAnswer();
+document.body.dataset.busy = "false";
 loadRun().catch((error) => showMessage("could not read the run (" + error.message + ")"));
