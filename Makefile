@@ -14,10 +14,10 @@ help:  ## list the targets
 # The stamp is rebuilt whenever pyproject.toml changes, so new dependencies get installed.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --editable '.[dev,plot,serve]'
+	$(BIN)/python -m pip install --quiet --editable '.[dev,plot,export,serve]'
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv and install npnet (editable) with its dev, plot and serve extras
+venv: $(STAMP)  ## create .venv and install npnet (editable) with its dev, plot, export and serve extras
 
 train: $(STAMP)  ## train the default config (CONFIG=configs/cnn.yaml) on real MNIST
 	$(BIN)/npnet train $(CONFIG)

@@ -18,3 +18,20 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def cnn_run(tmp_path_factory):
+    """A run of configs/cnn.yaml trained briefly on real MNIST (3,000 images, one epoch):
+    enough to classify most digits, a few seconds. Shared by the predict and export tests;
+    they only read it."""
+    from npnet.config import load_config
+    from npnet.engine.loop import fit
+
+    config = load_config(
+        Path(__file__).resolve().parents[1] / "configs" / "cnn.yaml",
+        ["data.train_size=3000", "train.epochs=1"],
+    )
+    run_dir, summary = fit(config, tmp_path_factory.mktemp("cnn-runs"))
+    assert summary["status"] == "completed"
+    return run_dir

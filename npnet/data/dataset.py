@@ -60,6 +60,7 @@ class Dataset:
     num_classes: int | None
     info: dict[str, Any] = field(default_factory=dict)
     normalization: dict[str, Any] = field(default_factory=dict)
+    image_max: float | None = None  # the raw images' natural maximum (Splits.image_max)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -133,6 +134,7 @@ def load_dataset(
         num_classes=splits.num_classes,
         info=dict(splits.info),
         normalization=normalization,
+        image_max=splits.image_max,
     )
 
 

@@ -31,6 +31,7 @@ from npnet.data import Dataset
 from npnet.engine import checkpoint, early_stopping, runs
 from npnet.engine.callbacks import Callback
 from npnet.engine.experiment import Experiment, build_experiment, random_streams
+from npnet.engine.inputs import describe_inputs
 from npnet.engine.metrics import evaluate, predicted_classes
 from npnet.engine.state import TrainingState
 from npnet.optim.clip import clip_grad_norm
@@ -269,6 +270,7 @@ def summarize(
         if rows
         else None,
         "seed": config.seed,
+        "inputs": describe_inputs(exp.dataset).to_dict(),
         "npnet_version": npnet.__version__,
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
