@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from npnet.cli.main import RUNS_DIR, DataDirOption, RunsDirOption, app, console, errors, user_errors
+from npnet.cli.main import RUNS_DIR, RunsDirOption, app, console, errors, user_errors
 from npnet.engine.runs import resolve_run_dir
 
 SERVE_EXTRA = ("starlette", "uvicorn")
@@ -28,7 +29,6 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8000,
     runs_dir: RunsDirOption = RUNS_DIR,
-    data_dir: DataDirOption = None,
 ) -> None:
     """Serve a page to draw a digit on: the run's prediction as you draw, its probabilities,
     the 28×28 image the network saw and (for a CNN) the first convolution's feature maps;
@@ -39,9 +39,11 @@ def serve(
         from npnet.serve.app import create_app
         from npnet.serve.model import ServedRun
     except ModuleNotFoundError as error:
-        if error.name not in SERVE_EXTRA:
+        if (error.name or "").split(".")[0] not in SERVE_EXTRA:
             raise
-        errors.print(f"[bold red]error:[/] {MISSING_EXTRA}", soft_wrap=True, highlight=False)
+        errors.print(
+            f"[bold red]error:[/] {escape(MISSING_EXTRA)}", soft_wrap=True, highlight=False
+        )
         raise typer.Exit(code=2) from None
 
     if not server.is_loopback(host):
@@ -54,7 +56,7 @@ def serve(
     with user_errors():
         run_dir = resolve_run_dir(run, runs_dir)
         sock = server.listen(host, port)  # first: a taken port fails before the run loads
-        web_app = create_app(ServedRun(run_dir, data_dir))
+        web_app = create_app(ServedRun(run_dir))
     console.print(
         f"serving {run_dir} at {server.bound_url(sock)} (Ctrl-C to stop)",
         highlight=False,

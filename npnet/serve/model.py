@@ -1,14 +1,16 @@
 """The served run: one run directory's network, its summary, and a prediction as JSON.
 
-An upload goes bytes -> decoded image -> MNIST-style 28×28 digit (`prepare_digit`, light
-ink on dark, [0, 1]) -> the run's own normalization -> the network; a JSON array is already
-such a digit and skips the first two steps. The answer holds the probabilities, the class,
-the digit the network saw and, for a CNN, its first convolution's feature maps.
+An upload goes bytes -> pixels (`read_image`) -> MNIST's 28×28 format (`prepare_digit`:
+light ink on dark in [0, 1], 20 px box, centred by centre of mass) -> the run's own
+normalization and network (`Predictor`); a JSON array is already such a digit and skips
+the first two steps. The answer holds the probabilities, the class, the digit the network
+saw and, for a CNN, its first convolution's feature maps (before the activation).
 """
 
 from __future__ import annotations
 
 import io
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -17,8 +19,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from npnet.data.digits import prepare_digit, read_image
 from npnet.engine import runs
 from npnet.errors import DataError
+from npnet.tools.predict import Predictor
 
 FORMATS = ("PNG", "JPEG")
 MAX_PIXELS = 25_000_000  # a 12-megapixel phone photo fits twice; a decompression bomb does not
@@ -33,9 +37,9 @@ class BadRequest(Exception):
         self.message = message
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """The PNG or JPEG image in `data`, fully decoded; 400 for anything else, 413 for more
-    than MAX_PIXELS pixels (checked from the header, before decoding)."""
+def check_image(data: bytes) -> None:
+    """Refuse, from the header alone, what is not a PNG or JPEG image (400) or has more
+    than MAX_PIXELS pixels (413), before anything is decoded."""
     too_large = f"the image has over {MAX_PIXELS:,} pixels; send a smaller one"
     try:
         with warnings.catch_warnings():  # Pillow's own guard, for images far over MAX_PIXELS
@@ -50,57 +54,71 @@ def decode_image(data: bytes) -> Image.Image:
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise BadRequest(413, f"{too_large} (this one is {width}×{height})")
-    try:
-        image.load()
-    except (OSError, ValueError) as error:  # truncated or corrupt data after a valid header
-        raise BadRequest(400, f"the {image.format} image is damaged ({error})") from None
-    return image
+
+
+def pixels(data: bytes) -> np.ndarray:
+    """The pixels of a checked PNG or JPEG as `read_image` gives them (EXIF orientation,
+    transparency and 16-bit grey included). read_image reads files, so the bytes pass
+    through a temporary one that only this call knows; 400 if they do not decode."""
+    with tempfile.NamedTemporaryFile(prefix="npnet-serve-", suffix=".image") as file:
+        file.write(data)
+        file.flush()
+        try:
+            return read_image(file.name)
+        except DataError as error:  # damaged data after a good header
+            raise BadRequest(400, str(error).removeprefix(f"{file.name}: ")) from None
 
 
 class ServedRun:
     """A run's network, ready to answer predictions from several threads (one at a time:
     the layers keep per-call caches, so two forward passes must not interleave)."""
 
-    def __init__(self, run_dir: Path, data_dir: Path | None = None):
+    def __init__(self, run_dir: Path):
         self.run_dir = run_dir
-        self.predictor = Predictor(run_dir, data_dir)
+        self.predictor = Predictor(run_dir)
+        layers = self.predictor.net.layers
+        self.conv_layer = next(
+            (i for i, layer in enumerate(layers) if layer.name == "conv2d"), None
+        )
         self.lock = threading.Lock()
 
     def summary(self) -> dict[str, Any]:
-        """What GET /api/run answers: the run's name, figures and layers."""
+        """What GET /api/run answers: the run's name, figures, classes and layers."""
         saved = runs.read_summary(self.run_dir)
-        config = runs.read_config(self.run_dir)
-        net = self.predictor.net
+        config, net = self.predictor.config, self.predictor.net
         layers = [
-            row | {"args": next(iter(spec.values())) or {}}
+            row | {"output_shape": list(row["output_shape"]), "args": next(iter(spec.values()))}
             for row, spec in zip(net.summary(), config.model.layers, strict=True)
         ]
         return {
             "run": self.run_dir.name,
-            "name": saved.get("name", config.name),
+            "name": config.name,
             "status": saved.get("status"),
             "test_accuracy": saved.get("test_accuracy"),
             "epochs": saved.get("epochs_completed"),
             "num_params": net.num_params(),
             "input_shape": list(net.input_shape),
-            "layers": [layer | {"output_shape": list(layer["output_shape"])} for layer in layers],
-            "feature_maps": self.predictor.conv_layer is not None,
+            "classes": self.predictor.class_names,
+            "layers": layers,
+            "feature_maps": self.conv_layer is not None,
         }
 
     def predict_upload(self, data: bytes) -> dict[str, Any]:
-        image = decode_image(data)
+        check_image(data)
         try:
-            digit = prepare_digit(image)
+            digit = prepare_digit(pixels(data))
         except DataError as error:  # an image with no ink
             raise BadRequest(422, str(error)) from None
         return self.predict_array(digit)
 
     def predict_array(self, digit: np.ndarray) -> dict[str, Any]:
-        """The answer for one (28, 28) digit in [0, 1]."""
+        """The answer for one (28, 28) digit in [0, 1], light on dark."""
         if not digit.any():
             raise BadRequest(422, "the image has no ink: every pixel is 0 (draw a digit)")
+        images = digit[None]
         with self.lock:
-            probabilities, maps = self.predictor.predict(digit)
+            probabilities = self.predictor.probabilities(images)[0]
+            maps = None if self.conv_layer is None else self.predictor.feature_maps(images)[0]
         answer = {
             "class": int(probabilities.argmax()),
             "probabilities": probabilities.tolist(),
@@ -109,46 +127,8 @@ class ServedRun:
         }
         if maps is not None:
             answer["feature_maps"] = {
-                "layer": self.predictor.conv_layer,
+                "layer": self.conv_layer,
                 "shape": list(maps.shape),
                 "maps": np.round(maps, 4).tolist(),
             }
         return answer
-
-
-# --- TEMPORARY: until issue 16's preprocessing and Predictor land (branch e16) -------------
-# Replaced by npnet.data.digits.prepare_digit and npnet.tools.predict.Predictor.
-
-from npnet.data.dataset import apply_normalization  # noqa: E402
-from npnet.engine.evaluate import load_run  # noqa: E402
-from npnet.functional.activations import softmax  # noqa: E402
-
-
-def prepare_digit(image: Image.Image) -> np.ndarray:
-    grey = np.asarray(image.convert("L").resize((28, 28)), dtype=np.float32) / 255
-    if grey.mean() > 0.5:
-        grey = 1 - grey
-    if grey.max() < 0.1:
-        raise DataError("the image has no ink")
-    return grey
-
-
-class Predictor:
-    def __init__(self, run_dir: Path, data_dir: Path | None = None):
-        exp = load_run(run_dir, data_dir)
-        self.net = exp.net
-        self.normalization = exp.dataset.normalization
-        self.conv_layer = next(
-            (i for i, layer in enumerate(self.net.layers) if layer.name == "conv2d"), None
-        )
-
-    def predict(self, digit: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        x = apply_normalization(255 * digit[None, None], self.normalization)
-        probabilities = softmax(self.net.forward(x))[0]
-        maps = None
-        if self.conv_layer is not None:
-            out = x
-            for layer in self.net.layers[: self.conv_layer + 1]:
-                out = layer.forward(out, training=False)
-            maps = out[0]
-        return probabilities, maps

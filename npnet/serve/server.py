@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import signal
 import socket
@@ -55,7 +56,5 @@ def run(app: Starlette, sock: socket.socket) -> None:
     # uvicorn shuts down gracefully on either signal, then raises it again with the handler
     # it found: SIGTERM then interrupts like Ctrl-C, instead of killing the process.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass

@@ -9,6 +9,7 @@ The tests skip only when Chromium is not installed (`.ci/run` installs it with a
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import shutil
 from pathlib import Path
@@ -101,13 +102,14 @@ def pad_origin(page: Page) -> tuple[float, float]:
 
 
 def draw(page: Page, strokes) -> None:
-    """Each stroke as a press, moves in small steps, and a release of the mouse."""
+    """Each stroke as a press, moves of about 10 px, and a release of the mouse."""
     x0, y0 = pad_origin(page)
     for stroke in strokes:
         page.mouse.move(x0 + stroke[0][0], y0 + stroke[0][1])
         page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(x0 + x, y0 + y, steps=12)
+        for (xa, ya), (x, y) in itertools.pairwise(stroke):
+            steps = max(1, round(math.hypot(x - xa, y - ya) / 10))
+            page.mouse.move(x0 + x, y0 + y, steps=steps)
         page.mouse.up()
     settle(page)
 
@@ -227,7 +229,7 @@ def test_a_digit_drawn_by_touch_is_recognized(cnn_page):
     (stroke,) = ONE
     points = [
         (x0 + a[0] + (b[0] - a[0]) * t / 10, y0 + a[1] + (b[1] - a[1]) * t / 10)
-        for a, b in zip(stroke, stroke[1:], strict=False)
+        for a, b in itertools.pairwise(stroke)
         for t in range(10)
     ]
     cdp.send(
@@ -263,8 +265,9 @@ def drop_file(page: Page, data: bytes, name: str, media_type: str) -> None:
             const transfer = new DataTransfer();
             transfer.items.add(new File([bytes], name, { type }));
             const drop = document.getElementById("drop");
-            drop.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true }));
-            drop.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
+            for (const kind of ["dragover", "drop"]) {
+                drop.dispatchEvent(new DragEvent(kind, { dataTransfer: transfer, bubbles: true }));
+            }
         }""",
         [base64.b64encode(data).decode(), name, media_type],
     )

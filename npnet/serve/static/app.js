@@ -40,7 +40,18 @@ async function loadRun() {
   document.getElementById("run-architecture").textContent = run.layers.map(describeLayer).join(" → ");
   mapsPanel.hidden = !run.feature_maps;
   maxBodyBytes = run.max_body_bytes;
+  buildBars(run.classes);
   document.body.dataset.run = "loaded";
+}
+
+function buildBars(classes) { // one row per class: its name, a bar, the probability
+  bars.replaceChildren(...classes.map((name, index) => {
+    const row = document.createElement("li");
+    row.innerHTML = '<span class="digit"></span><div class="track"><div class="fill"></div></div><span class="pct"></span>';
+    row.querySelector(".digit").textContent = name;
+    row.dataset.digit = String(index);
+    return row;
+  }));
 }
 
 function describeLayer(layer) {
@@ -174,7 +185,9 @@ async function useFile(file) {
   blankPad();
   const scale = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
   const [w, h] = [bitmap.width * scale, bitmap.height * scale];
+  context.imageSmoothingEnabled = scale < 1; // a small image (MNIST's 28×28) shows its pixels
   context.drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+  context.imageSmoothingEnabled = true;
   // PNG and JPEG go as they are; other formats and large files go as a PNG the browser
   // re-encodes (scaled to at most RESEND_LIMIT px), which the server's limits accept.
   const direct = (file.type === "image/png" || file.type === "image/jpeg") && file.size <= maxBodyBytes;
@@ -311,13 +324,6 @@ function showMessage(text) {
   message.textContent = text;
 }
 
-bars.replaceChildren(...Array.from({ length: 10 }, (_, digit) => {
-  const row = document.createElement("li");
-  row.innerHTML = '<span class="digit"></span><div class="track"><div class="fill"></div></div><span class="pct"></span>';
-  row.querySelector(".digit").textContent = String(digit);
-  row.dataset.digit = String(digit);
-  return row;
-}));
 blankPad();
 resetAnswer();
 document.body.dataset.busy = "false";
