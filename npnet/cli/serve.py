@@ -56,7 +56,11 @@ def serve(
     with user_errors():
         run_dir = resolve_run_dir(run, runs_dir)
         sock = server.listen(host, port)  # first: a taken port fails before the run loads
-        web_app = create_app(ServedRun(run_dir))
+        try:
+            web_app = create_app(ServedRun(run_dir))
+        except BaseException:
+            sock.close()
+            raise
     console.print(
         f"serving {run_dir} at {server.bound_url(sock)} (Ctrl-C to stop)",
         highlight=False,

@@ -122,13 +122,19 @@ class ServedRun:
         answer = {
             "class": int(probabilities.argmax()),
             "probabilities": probabilities.tolist(),
-            "image": np.round(digit, 3).tolist(),
+            "image": rounded(digit, 3),
             "feature_maps": None,
         }
         if maps is not None:
             answer["feature_maps"] = {
                 "layer": self.conv_layer,
                 "shape": list(maps.shape),
-                "maps": np.round(maps, 4).tolist(),
+                "maps": rounded(maps, 4),
             }
         return answer
+
+
+def rounded(x: np.ndarray, decimals: int) -> list:
+    """`x` as nested lists of floats with `decimals` decimals. Rounded in float64: a float32
+    0.1234 is 0.12340000271797180 as a Python float, and 18 characters in JSON."""
+    return np.round(x.astype(np.float64), decimals).tolist()
