@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from npnet.serve.model import BadRequest, ServedRun
 
-MAX_BODY_BYTES = 4 * 1024 * 1024  # 4 MiB: a phone photo; the page's own drawings are ~10 kB
+MAX_BODY_BYTES = 4 * 1024 * 1024  # 4 MiB: a phone photo; the page's own drawings are ~2 kB
 IMAGE_TYPES = ("image/png", "image/jpeg")
 JSON_TYPE = "application/json"
 STATIC_FILES = {  # URL path -> (file in npnet/serve/static, media type)
@@ -45,6 +45,7 @@ STATIC_FILES = {  # URL path -> (file in npnet/serve/static, media type)
 
 def create_app(served: ServedRun, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     """The application serving `served`, one run's network, and nothing else."""
+    # A Response holds only its bytes and headers, so one answers every request for its file.
     static = {
         path: Response(read_static(name), media_type=media, headers={"Cache-Control": "no-cache"})
         for path, (name, media) in STATIC_FILES.items()
