@@ -36,6 +36,10 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 bench: $(STAMP)  ## time npnet against PyTorch (if installed) on MLP, CNN, LeNet-5; writes bench.json
 	$(BIN)/python benchmarks/bench.py
 
+.PHONY: photos
+photos: $(STAMP)  ## npnet predict on 1,000 MNIST test digits made into photos (RUN=... or the newest cnn run)
+	$(BIN)/python benchmarks/predict_photos.py $(or $(RUN),$(call last_run,cnn))
+
 torch: $(STAMP)  ## install the CPU PyTorch the reference tests compare against
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 

@@ -7,10 +7,11 @@ in the library below it.
     progress.py        the training progress display (a Callback of the loop)
     tables.py          the tables rich renders; chapter_tables.py those of the chapters
     plots.py           PNG figures (matplotlib, the `plot` extra)
+    predict.py         predict (your own images) and export (ONNX, the `export` extra)
     serve.py           the web page to draw digits on (npnet.serve, the `serve` extra)
 """
 
-from npnet.cli import chapters, serve, training
+from npnet.cli import chapters, predict, serve, training
 from npnet.cli.main import app
 
-__all__ = ["app", "chapters", "serve", "training"]
+__all__ = ["app", "chapters", "predict", "serve", "training"]

@@ -114,7 +114,7 @@ def _grey(image: np.ndarray) -> np.ndarray:
         )
     if min(image.shape[:2]) < 1:
         raise DataError(f"the image is empty: {image.shape}")
-    x = _unit_range(image)
+    x = unit_range(image)
     if x.ndim == 2:
         return x
     if x.shape[2] == 3:
@@ -131,7 +131,7 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return alpha * colour + (1 - alpha) * behind
 
 
-def _unit_range(image: np.ndarray) -> np.ndarray:
+def unit_range(image: np.ndarray) -> np.ndarray:
     """Pixel values as float32 in [0, 1]: bool as is, uint16 / 65535, other integers / 255,
     floats as they are ([0, 1]) or / 255 when their maximum is above 1."""
     if image.dtype == np.bool_:

@@ -12,12 +12,14 @@ MNIST). The network is rebuilt from config.yaml and weights.npz alone (npnet.eng
 
 from __future__ import annotations
 
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from npnet.data import apply_normalization
-from npnet.data.digits import SIZE
+from npnet.data.digits import IMAGE_SUFFIXES, SIZE, prepare_digit, read_image, unit_range
 from npnet.engine.inputs import load_network
 from npnet.errors import DataError, RunError
 from npnet.functional.activations import sigmoid, softmax
@@ -100,3 +102,96 @@ class Predictor:
             if layer.name == "conv2d":
                 return x
         raise RunError(f"{self.run_dir}: the model has no conv2d layer to show feature maps of")
+
+
+# --- the inputs of `npnet predict`: image files, directories of them, arrays ---------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One input as the network sees it: `label` names it (the file, or file[i] for the
+    i-th image of an array), `image` is (28, 28) float32 in [0, 1]."""
+
+    label: str
+    image: np.ndarray
+
+
+def prepare_inputs(paths: list[Path]) -> tuple[list[Prepared], list[str]]:
+    """Every usable input and one message per input that is not, in the order given.
+
+    An image file is read and prepared (npnet.data.digits.prepare_digit); a directory gives
+    its image files (by suffix, sorted, not recursing); a .npy or .npz file gives its 28×28
+    images, (28, 28), (N, 28, 28) or (N, 1, 28, 28), taken as they are: already in MNIST's
+    format, light on dark, values 0..255 or 0..1.
+    """
+    prepared: list[Prepared] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            if path.is_dir():
+                files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                if not files:
+                    raise DataError(
+                        f"{path}: no images in this directory (looked for "
+                        f"{', '.join(IMAGE_SUFFIXES)})"
+                    )
+            else:
+                files = [path]
+        except OSError as error:
+            problems.append(f"{path}: cannot read ({error.strerror})")
+            continue
+        except DataError as error:
+            problems.append(str(error))
+            continue
+        for file in files:
+            try:
+                if file.suffix.lower() in (".npy", ".npz"):
+                    prepared += _arrays(file)
+                else:
+                    prepared.append(Prepared(str(file), _digit(file)))
+            except DataError as error:
+                problems.append(str(error))
+    return prepared, problems
+
+
+def _digit(path: Path) -> np.ndarray:
+    try:
+        return prepare_digit(read_image(path))
+    except DataError as error:
+        message = str(error)
+        raise DataError(
+            message if message.startswith(str(path)) else f"{path}: {message}"
+        ) from None
+
+
+def _arrays(path: Path) -> list[Prepared]:
+    """The 28×28 images of a .npy file, or of every array in a .npz file."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):  # a .npy file: one array
+            arrays = {"": loaded}
+        else:
+            with loaded:
+                arrays = {key: loaded[key] for key in loaded.files}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path}: not a readable NumPy array file ({error})") from None
+    prepared = []
+    for key, array in arrays.items():
+        name = f"{path}[{key}]" if key else str(path)
+        images = array.reshape(-1, SIZE, SIZE) if array.shape[-2:] == (SIZE, SIZE) else None
+        if images is None or array.ndim > 4 or (array.ndim == 4 and array.shape[1] != 1):
+            raise DataError(
+                f"{name}: expected 28x28 images, (28, 28), (N, 28, 28) or (N, 1, 28, 28), "
+                f"got shape {array.shape}"
+            )
+        try:
+            images = unit_range(images)
+        except DataError as error:
+            raise DataError(f"{name}: {error}") from None
+        single = array.ndim == 2
+        prepared += [
+            Prepared(name if single else f"{name}[{i}]", image) for i, image in enumerate(images)
+        ]
+    return prepared
