@@ -116,6 +116,8 @@ def image_from_json(body: bytes) -> np.ndarray:
         document = json.loads(body, parse_constant=reject_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(400, f"malformed JSON: {error}") from None
+    except RecursionError:  # thousands of nested brackets
+        raise BadRequest(400, "malformed JSON: nested too deeply") from None
     expected = 'expected {"image": [[28 numbers in [0, 1]] × 28 rows]}'
     if not isinstance(document, dict) or set(document) != {"image"}:
         raise BadRequest(400, f"{expected}, got {describe(document)}")

@@ -151,6 +151,7 @@ BAD_REQUESTS = {
     "malformed JSON": (b'{"image": [[0, 1', "application/json", 400, "malformed JSON"),
     "not UTF-8": (b'{"image": "\xff"}', "application/json", 400, "malformed JSON"),
     "NaN": (b'{"image": NaN}', "application/json", 400, "NaN"),
+    "deeply nested": (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "too deeply"),
     "a bare array": (json.dumps([[0] * 28] * 28).encode(), "application/json", 400, "a JSON list"),
     "another key": (json.dumps({"pixels": 1}).encode(), "application/json", 400, "['pixels']"),
     "a wrong shape": (

@@ -32,6 +32,9 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 SCREENSHOTS = ARTIFACTS / "serve"
+# On a loaded 2-core machine the browser, the server and the tests share the cores: allow
+# each expectation far more than the few milliseconds an answer takes on a quiet one.
+expect.set_options(timeout=30_000)
 
 # Strokes in the pad's own pixels (280 × 280), as a person would draw them.
 SEVEN = [[(60, 55), (215, 55)], [(215, 55), (175, 130), (125, 240)]]
