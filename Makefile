@@ -14,10 +14,10 @@ help:  ## list the targets
 # The stamp is rebuilt whenever pyproject.toml changes, so new dependencies get installed.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --editable '.[dev,plot,export,sweep]'
+	$(BIN)/python -m pip install --quiet --editable '.[dev,plot,export,sweep,serve]'
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv and install npnet (editable) with its dev, plot, export and sweep extras
+venv: $(STAMP)  ## create .venv and install npnet (editable) with its dev, plot, export, sweep and serve extras
 
 train: $(STAMP)  ## train the default config (CONFIG=configs/cnn.yaml) on real MNIST
 	$(BIN)/npnet train $(CONFIG)

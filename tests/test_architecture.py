@@ -42,7 +42,7 @@ ENTRY_POINTS = {"npnet", "npnet.__main__"}  # the package itself: above every ti
 ROOT_PACKAGE = "npnet"
 # Modules that need an optional extra (onnx, optuna, starlette): the CLI command that uses one
 # imports it inside the command, so every other command runs without the extra installed.
-OPTIONAL_MODULES = ("npnet.tools.export", "npnet.tools.sweep", "npnet.serve")
+OPTIONAL_MODULES = ("npnet.tools.export", "npnet.tools.sweep", "npnet.tools.serve")
 
 
 def module_name(path: Path) -> str:

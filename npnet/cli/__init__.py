@@ -10,9 +10,10 @@ in the library below it.
     predict.py         predict (your own images) and export (ONNX, the `export` extra)
     sweep.py           sweep: hyperparameter search on Optuna (the `sweep` extra)
     sweep_plots.py     a sweep's figures, for `plot SWEEP_DIR`
+    serve.py           the web page to draw digits on (npnet.tools.serve, the `serve` extra)
 """
 
-from npnet.cli import chapters, predict, sweep, training
+from npnet.cli import chapters, predict, serve, sweep, training
 from npnet.cli.main import app
 
-__all__ = ["app", "chapters", "predict", "sweep", "training"]
+__all__ = ["app", "chapters", "predict", "serve", "sweep", "training"]
