@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from npnet.cli.main import RUNS_DIR, RunsDirOption, app, console, errors, user_errors
-from npnet.engine.runs import resolve_run_dir
+from npnet.engine.listing import resolve_run_dir
 
 SERVE_EXTRA = ("starlette", "uvicorn")
 MISSING_EXTRA = (
