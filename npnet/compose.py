@@ -140,8 +140,8 @@ def lay(
     `overrides:` applied. `chain` holds the files that extend this one (resolved), so that a
     cycle is refused by the file that closes it."""
     source = str(path)
+    body = read(path)  # first: it refuses what cannot be read (a symlink loop) in one line
     chain = (*chain, path.resolve())
-    body = read(path)
     parent = body.pop(EXTENDS, None)
     overrides = body.pop(OVERRIDES, None)
     if parent is not None:

@@ -172,6 +172,27 @@ def test_a_failing_slice_frees_the_others_and_its_error_reaches_the_caller(faili
     assert model.forward(np.ones((4, 1, 8, 8)), training=True).shape == (4, 64)
 
 
+def test_ctrl_c_before_the_calling_threads_slice_starts_frees_the_others():
+    """The interrupt lands after the workers got their slices and before the calling thread
+    began its own: a worker waiting at batch norm's sum must be freed (or the process hangs
+    at exit joining it)."""
+    net = build([{"flatten": {}}, {"batch_norm": {}}])
+    model = DataParallel(net, 2)
+    submit = model.pool.submit
+
+    def submit_then_interrupt(*args):
+        submit(*args)
+        raise KeyboardInterrupt
+
+    model.pool.submit = submit_then_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        model.forward(np.ones((4, 1, 8, 8)), training=True)
+    del model.pool.submit
+    # The worker's slice was released (BrokenBarrierError), so its thread is free again.
+    assert model.pool.submit(lambda: "free").result(timeout=30) == "free"
+    assert model.forward(np.ones((4, 1, 8, 8)), training=True).shape == (4, 64)
+
+
 def test_each_data_parallel_has_its_own_threads_and_they_end_with_it():
     net = build(CNN)
     x = np.zeros((6, 1, 8, 8))

@@ -30,7 +30,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -141,12 +141,19 @@ class DataParallel(Network):
 
         with blas_controller().limit(limits=1, user_api="blas"):
             pairs = list(zip(self.replicas, slices, strict=True))
-            futures = [self.pool.submit(in_thread, *pair) for pair in pairs[1:]]
+            futures: list[Future] = []
             broken = None
             try:
+                futures = [self.pool.submit(in_thread, *pair) for pair in pairs[1:]]
                 first = in_thread(*pairs[0])
             except threading.BrokenBarrierError as error:
                 broken = error  # another slice failed: its error is the one to report
+            except BaseException:
+                # A Ctrl-C can land in this thread before its slice started (or after
+                # `in_thread`'s own handler): the others must not wait for its part for ever,
+                # or the process would hang at exit joining them.
+                self.slice_sum.barrier.abort()
+                raise
             finally:
                 wait(futures)
         failures = [future.exception() for future in futures if future.exception()]

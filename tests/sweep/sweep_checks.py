@@ -97,11 +97,13 @@ def wait_for(condition, timeout: float = 120.0, what: str = "the condition"):
 def running_trial_mid_epochs(
     study: optuna.Study, process: subprocess.Popen
 ) -> optuna.trial.FrozenTrial | None:
-    """A running trial that has reported one or two epochs (so it is mid-training)."""
+    """A running trial that has reported at least one epoch and is far from its last (the
+    tests give their trials 60 tiny epochs: long enough to be caught mid-training on an idle
+    machine, where an epoch takes a few milliseconds, and on a loaded one)."""
     if process.poll() is not None:
         raise AssertionError(f"npnet sweep ended early: {process.communicate()[0]}")
     for trial in study.get_trials(states=(TrialState.RUNNING,)):
-        if 1 <= len(trial.intermediate_values) <= 2 and "pid" in trial.user_attrs:
+        if 1 <= len(trial.intermediate_values) <= 40 and "pid" in trial.user_attrs:
             return trial
     return None
 

@@ -146,7 +146,7 @@ def test_pruning_stops_the_obviously_bad_trials_early(sweep_file, tmp_path):
 
 def test_ctrl_c_then_resume_keeps_the_earlier_trials(sweep_file, tmp_path):
     path = sweep_file(
-        "trials: 4\npruner: none\nfixed: {train.epochs: 10}\n" + SEARCH.split("\n", 3)[3]
+        "trials: 4\npruner: none\nfixed: {train.epochs: 60}\n" + SEARCH.split("\n", 3)[3]
     )
     process = start_sweep([str(path), "--runs-dir", str(tmp_path / "runs")])
     sweep_dir = wait_for(lambda: started_sweep(tmp_path / "runs"), what="the sweep directory")
@@ -179,7 +179,7 @@ def test_ctrl_c_then_resume_keeps_the_earlier_trials(sweep_file, tmp_path):
 
 def test_kill_9_of_a_worker_fails_its_trial_and_the_others_finish(sweep_file, tmp_path):
     path = sweep_file(
-        "trials: 6\npruner: none\nfixed: {train.epochs: 8}\n" + SEARCH.split("\n", 3)[3]
+        "trials: 6\npruner: none\nfixed: {train.epochs: 60}\n" + SEARCH.split("\n", 3)[3]
     )
     first = start_sweep(
         [str(path), "--workers", "2", "--runs-dir", str(tmp_path / "runs")], tmp_path

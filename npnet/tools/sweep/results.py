@@ -77,7 +77,7 @@ def write_trials_csv(sweep_dir: Path, rows: list[dict[str, Any]], sweep: Sweep) 
             ["" if c is None else c for c in [*cells, *params, row["run_dir"], row["host"]]]
         )
     path = sweep_dir / TRIALS_CSV
-    runs.atomic_write_text(path, text.getvalue())
+    runs.write_text(path, text.getvalue())
     return path
 
 
@@ -98,5 +98,5 @@ def write_best(sweep_dir: Path, study: optuna.Study, sweep: Sweep) -> Path | Non
         f"# Train it again, to the last digit, with its BLAS threads:\n"
         f"#   {'' if blas is None else f'OMP_NUM_THREADS={blas} '}npnet train {path}\n"
     )
-    runs.atomic_write_text(path, header + yaml.safe_dump(config, sort_keys=False))
+    runs.write_text(path, header + yaml.safe_dump(config, sort_keys=False))
     return path

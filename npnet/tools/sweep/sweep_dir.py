@@ -42,7 +42,7 @@ def read_sweep(sweep_dir: Path) -> Sweep:
 
 def write_sweep(sweep_dir: Path, sweep: Sweep) -> None:
     text = yaml.safe_dump(resolved(sweep), sort_keys=False, default_flow_style=None)
-    runs.atomic_write_text(sweep_dir / SWEEP_FILE, text)
+    runs.write_text(sweep_dir / SWEEP_FILE, text)
 
 
 def create_sweep(sweep: Sweep, runs_dir: Path, storage: str | None, study_name: str | None) -> Path:
