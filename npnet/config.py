@@ -32,6 +32,9 @@ class DataConfig:
     validation: int | float = 5000
     normalize: str = "standard"
     train_size: int | None = None
+    # {"shift", "rotate", "scale", "elastic": {"sigma", "alpha"} | None}, or None: no
+    # augmentation (npnet.data.augment)
+    augment: dict[str, Any] | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,7 +89,7 @@ class Config:
 
 
 TOP_LEVEL_KEYS = [f.name for f in fields(Config) if f.name != "source"]
-DATA_KEYS = ["dataset", "validation", "normalize", "train_size"]
+DATA_KEYS = ["dataset", "validation", "normalize", "train_size", "augment"]
 NORMALIZATIONS = ["none", "scale", "standard"]
 
 
@@ -233,6 +236,44 @@ class Checker:
             ),
         }
 
+    def augment(self, value: Any, path: str) -> dict[str, Any] | None:
+        """`{shift: 2, elastic: {sigma: 4}}` filled in to all four keys (0 / None: off)."""
+        if value is None:
+            return None
+        raw = self.mapping(value, path, ["shift", "rotate", "scale", "elastic"])
+        resolved: dict[str, Any] = {
+            "shift": self.check(f"{path}.shift", number, "shift", raw.get("shift", 0.0), low=0),
+            "rotate": self.check(
+                f"{path}.rotate", number, "rotate", raw.get("rotate", 0.0), low=0, high=180
+            ),
+            "scale": self.check(
+                f"{path}.scale",
+                number,
+                "scale",
+                raw.get("scale", 0.0),
+                low=0,
+                high=1,
+                high_open=True,
+            ),
+            "elastic": None,
+        }
+        if raw.get("elastic") is not None:
+            elastic = self.mapping(raw["elastic"], f"{path}.elastic", ["sigma", "alpha"])
+            resolved["elastic"] = {
+                "sigma": self.check(
+                    f"{path}.elastic.sigma",
+                    number,
+                    "sigma",
+                    elastic.get("sigma", 4.0),
+                    low=0,
+                    low_open=True,
+                ),
+                "alpha": self.check(
+                    f"{path}.elastic.alpha", number, "alpha", elastic.get("alpha", 34.0), low=0
+                ),
+            }
+        return resolved
+
     def layers(self, value: Any, path: str) -> list[dict[str, dict[str, Any]]]:
         """`[relu, {dense: {units: 10}}, ...]` as `[{"relu": {}}, {"dense": {"units": 10}}]`."""
         if not isinstance(value, list) or not value:
@@ -299,6 +340,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
             NORMALIZATIONS,
         ),
         train_size=train_size,
+        augment=c.augment(data_raw.get("augment"), "data.augment"),
         options={k: v for k, v in data_raw.items() if k not in DATA_KEYS},
     )
 
