@@ -182,3 +182,31 @@ def test_resume_with_augmentation_is_bit_identical(write_config, tmp_path):
     assert metrics_without_time(broken) == metrics_without_time(straight)
     for key, value in weights(straight).items():
         np.testing.assert_array_equal(value, weights(broken)[key])
+
+
+def test_npnet_data_augment_draws_the_grid_and_times_an_epoch(write_config, tmp_path):
+    from test_cli import assert_user_error, invoke
+
+    out = tmp_path / "figs" / "grid.png"
+    result = invoke("data", write_config(AUGMENTED), "--augment", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert "8 training images, each beside 7 warps" in result.stdout
+    assert "batches of 32 took" in result.stdout
+    assert_user_error(
+        invoke("data", write_config(TINY_MLP), "--augment", "--out", out),
+        "data.augment is not set",
+    )
+
+
+def test_augmented_samples_are_the_originals_and_their_warps(write_config):
+    from npnet.tools.augmentation import augmented_samples
+
+    config = load_config(write_config(AUGMENTED))
+    result = augmented_samples(config, images=3, versions=2)
+    exp = build_experiment(config)
+    assert result["grid"].shape == (3, 3, 1, 8, 8)
+    np.testing.assert_array_equal(result["grid"][:, 0], exp.dataset.x_train[:3])
+    np.testing.assert_array_equal(result["labels"], exp.dataset.y_train[:3])
+    assert not np.array_equal(result["grid"][:, 1], result["grid"][:, 2])
+    assert result["cpu_seconds_per_epoch"] > 0

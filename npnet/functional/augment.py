@@ -17,7 +17,8 @@ MNIST's border is background, whatever the normalization).
     bilinear_sample:  the interpolation above, for every image and channel at once
 
 No Python loop over images or pixels: grids are (N, H, W) arrays, the Gaussian smoothing is
-two batched matrix products (separable, zero padding), the interpolation is fancy indexing.
+two batched matrix products (separable, zero padding), the interpolation is four gathers by
+flat index (`np.take`).
 The plain per-pixel version of the interpolation is `bilinear_sample_loop`, for the tests.
 """
 
@@ -108,12 +109,12 @@ def bilinear_sample(images: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.nd
     wx = (xs - x0).astype(images.dtype)[:, None]
     y1 = np.minimum(y0 + 1, height - 1)
     x1 = np.minimum(x0 + 1, width - 1)
-    flat = images.reshape(n, channels, height * width)
-    rows = np.arange(n)[:, None, None, None]
-    chans = np.arange(channels)[None, :, None, None]
+    # One 1-D gather per neighbour: flat index of (image, channel, y, x) in the raveled batch.
+    flat = images.reshape(-1)
+    base = np.arange(n * channels).reshape(n, channels, 1, 1) * (height * width)
 
     def at(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return flat[rows, chans, (y * width + x)[:, None]]
+        return np.take(flat, base + (y * width + x)[:, None])
 
     top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
     bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
