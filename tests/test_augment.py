@@ -191,8 +191,9 @@ def test_npnet_data_augment_draws_the_grid_and_times_an_epoch(write_config, tmp_
     result = invoke("data", write_config(AUGMENTED), "--augment", "--out", out)
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(b"\x89PNG")
-    assert "8 training images, each beside 7 warps" in result.stdout
-    assert "batches of 32 took" in result.stdout
+    text = " ".join(result.stdout.split())  # rich wraps long lines
+    assert "8 training images, each beside 7 warps" in text
+    assert "Warping all 1,237 training images in batches of 32 took" in text
     assert_user_error(
         invoke("data", write_config(TINY_MLP), "--augment", "--out", out),
         "data.augment is not set",
