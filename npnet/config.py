@@ -19,9 +19,11 @@ from typing import Any
 
 import yaml
 
+from npnet.config_yaml import load_yaml
 from npnet.errors import ConfigError
+from npnet.files import read_text_bounded
 from npnet.registry import DATASETS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES, Registry, did_you_mean
-from npnet.validate import boolean, non_negative_int, number, one_of, positive_int
+from npnet.validate import boolean, non_negative_int, number, one_of, positive_int, shown
 
 
 @dataclass
@@ -98,10 +100,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
+        text = read_text_bounded(path, CONFIG_LIMIT)
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such config file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
+    except OSError as error:
+        raise ConfigError(f"{source}: cannot read the config ({error.strerror or error})") from None
+    except ValueError as error:
         raise ConfigError(f"{source}: cannot read the config ({error})") from None
     raw = parse_yaml(text, source)
     for override in overrides or []:
@@ -109,14 +113,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     return config_from_dict(raw, source)
 
 
+# A config is a page of YAML; the bound keeps /dev/zero or a huge file from filling memory.
+CONFIG_LIMIT = 1 << 20
+
+
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{source}: invalid YAML: {where}{problem}") from None
+    """The config mapping in `text`, read as `npnet.config_yaml` does (YAML 1.2 numbers, no
+    duplicate keys, bounded nesting and expansion)."""
+    raw = load_yaml(text, source)
     if raw is None:
         raise ConfigError(f"{source}: the config is empty; start from configs/cnn.yaml")
     if not isinstance(raw, dict):
@@ -133,19 +137,19 @@ def apply_override(raw: dict[str, Any], override: str, source: str) -> None:
     """Set `KEY=VALUE` in the raw config; KEY is a dotted path (`model.layers[0].dense.units`),
     VALUE is parsed as YAML (`0.01`, `true`, `[1, 28, 28]`). Missing mappings are created so
     that e.g. `schedule.name=cosine` works on a config without a schedule."""
-    where = f"{source}: --set {override!r}"
+    where = f"{source}: --set {shown(override)}"
     if "=" not in override:
         raise ConfigError(f"{where}: expected KEY=VALUE, e.g. optimizer.lr=0.01")
     key, text = override.split("=", 1)
     steps = [name or int(index) for name, index in OVERRIDE_STEP.findall(key)]
     if not key or "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps)[1:] != key:
         raise ConfigError(
-            f"{where}: {key!r} is not a key path like optimizer.lr or model.layers[0]"
+            f"{where}: {shown(key)} is not a key path like optimizer.lr or model.layers[0]"
         )
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"{where}: the value {text!r} is not valid YAML") from None
+        value = load_yaml(text, f"the value {shown(text)}")
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
     node: Any = raw
     for position, step in enumerate(steps[:-1]):
         if isinstance(step, int):
@@ -190,12 +194,12 @@ class Checker:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.error(path, f"expected a mapping of keys, got {value!r}")
+            raise self.error(path, f"expected a mapping of keys, got {shown(value)}")
         for key in value:
             if key not in allowed:
                 hint = did_you_mean(str(key), allowed)
                 raise self.error(
-                    path, f"unknown key {key!r}{hint} (valid keys: {', '.join(allowed)})"
+                    path, f"unknown key {shown(key)}{hint} (valid keys: {', '.join(allowed)})"
                 )
         return value
 
@@ -290,7 +294,7 @@ class Checker:
                 args = {} if args is None else args
                 if not isinstance(args, dict):
                     raise self.error(
-                        f"{where}.{name}", f"expected a mapping of arguments, got {args!r}"
+                        f"{where}.{name}", f"expected a mapping of arguments, got {shown(args)}"
                     )
             else:
                 raise self.error(where, "expected a layer name or a one-key mapping {name: {args}}")
@@ -310,13 +314,13 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
     name = raw["name"]
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise c.error(
-            "name", f"must be a short name of letters, digits, '-', '_' or '.', got {name!r}"
+            "name", f"must be a short name of letters, digits, '-', '_' or '.', got {shown(name)}"
         )
     seed = c.check("seed", non_negative_int, "seed", raw.get("seed", 0))
 
     data_raw = raw.get("data") or {}
     if not isinstance(data_raw, dict):
-        raise c.error("data", f"expected a mapping of keys, got {data_raw!r}")
+        raise c.error("data", f"expected a mapping of keys, got {shown(data_raw)}")
     dataset = data_raw.get("dataset", "mnist")
     c.check("data.dataset", DATASETS.get, dataset)
     option_names = list(DATASETS.parameters(dataset))
@@ -352,7 +356,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
         if not isinstance(input_shape, list) or not input_shape:
             raise c.error(
                 "model.input_shape",
-                f"expected a list of positive ints like [1, 28, 28], got {input_shape!r}",
+                f"expected a list of positive ints like [1, 28, 28], got {shown(input_shape)}",
             )
         for dim in input_shape:
             c.check("model.input_shape", positive_int, "input_shape", dim)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from npnet.errors import ConfigError
+from npnet.validate import shown
 
 
 def did_you_mean(name: Any, choices: list[str]) -> str:
@@ -60,11 +61,11 @@ class Registry:
     def get(self, name: str) -> Callable[..., Any]:
         """The component registered as `name`; unknown names list the choices."""
         if not isinstance(name, str):
-            raise ConfigError(f"{self.kind} name must be a string, got {name!r}")
+            raise ConfigError(f"{self.kind} name must be a string, got {shown(name)}")
         if name not in self._entries:
             choices = ", ".join(self.names())
             raise ConfigError(
-                f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())} "
+                f"unknown {self.kind} {shown(name)}{did_you_mean(name, self.names())} "
                 f"(choices: {choices})"
             )
         return self._entries[name]
@@ -85,7 +86,7 @@ class Registry:
         for key in args:
             if key not in accepted:
                 raise ConfigError(
-                    f"unknown key {key!r}{did_you_mean(key, list(accepted))} "
+                    f"unknown key {shown(key)}{did_you_mean(key, list(accepted))} "
                     f"(valid keys for {self.kind} {name!r}: {', '.join(accepted) or 'none'})"
                 )
         missing = [k for k, p in accepted.items() if p.default is p.empty and k not in args]

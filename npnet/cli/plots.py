@@ -19,7 +19,6 @@ figure is drawn, so `import npnet` never needs it. Figures use matplotlib's obje
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,8 +210,7 @@ def learning_rate_figure(figure_class: type[Figure], curves: list[RunCurves]) ->
 
 def grad_norms_figure(figure_class: type[Figure], run: RunCurves, path: Path) -> Figure:
     """One line per layer: the mean L2 norm of its weight gradient ("<index>.W") per epoch."""
-    with path.open() as file:
-        rows = list(csv.DictReader(file))
+    rows = runs.read_grad_norms(path.parent, len(run.config.model.layers))
     if not rows:
         raise RunError(f"{path}: no epochs recorded")
     layers = run.config.model.layers

@@ -200,8 +200,8 @@ def runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> Table:
         colour = colours.get(row["status"], "dim")
         seconds = row["duration_seconds"]
         table.add_row(
-            row["run"],
-            f"[{colour}]{row['status']}[/]",
+            escape(row["run"]),
+            f"[{colour}]{escape(str(row['status']))}[/]",
             "-" if row["epochs"] is None else str(row["epochs"]),
             percent(row["best_val_accuracy"]),
             percent(row["test_accuracy"]),

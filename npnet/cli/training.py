@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from npnet.cli.main import (
     RUNS_DIR,
@@ -15,6 +17,7 @@ from npnet.cli.main import (
     SetOption,
     app,
     console,
+    errors,
     overrides,
     user_errors,
 )
@@ -36,7 +39,8 @@ from npnet.engine.experiment import build_experiment
 from npnet.engine.loop import fit
 from npnet.engine.loop import resume as resume_run
 from npnet.engine.runs import RUN_COLUMNS, compare_runs, list_runs, read_metrics, resolve_run_dir
-from npnet.errors import ConfigError
+from npnet.errors import ConfigError, RunError
+from npnet.files import dumps_strict_json
 from npnet.tools import gradcheck as checks
 
 
@@ -65,7 +69,7 @@ def train(
     Exit code 0 when training completed, 1 when it diverged, 130 when interrupted
     (Ctrl-C or SIGTERM: the last completed epoch is saved and `--resume` continues it)."""
 
-    with user_errors():
+    with user_errors(), interrupted_before_training():
         if resume is not None:
             if config is not None or set_ or seed is not None or data_dir is not None or dry_run:
                 raise ConfigError(
@@ -92,6 +96,20 @@ def train(
     exit_codes = {"completed": 0, "diverged": 1, "interrupted": 130}
     if exit_codes[summary["status"]]:
         raise typer.Exit(code=exit_codes[summary["status"]])
+
+
+@contextmanager
+def interrupted_before_training() -> Iterator[None]:
+    """Ctrl-C while the config is read and the data and network are built (once training
+    starts, the loop itself turns it into an `interrupted` summary): one line, exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        errors.print(
+            "[yellow]interrupted[/] before training began; no run was saved or changed",
+            highlight=False,
+        )
+        raise typer.Exit(code=130) from None
 
 
 def show_check(config: Config) -> None:
@@ -145,6 +163,9 @@ def runs_list(
     if sort != "date":  # newest first is the natural order for dates
         rows.sort(key=lambda row: (row[sort] is None, row[sort]), reverse=sort.endswith("accuracy"))
     console.print(runs_table(rows, runs_dir))
+    for row in rows:
+        if row["note"]:
+            console.print(f"[dim]{escape(row['run'])}: {escape(row['note'])}[/]", soft_wrap=True)
 
 
 @runs_app.command("compare")
@@ -203,9 +224,13 @@ def evaluate(
     with user_errors():
         result = evaluate_run(resolve_run_dir(run, runs_dir), split, data_dir)
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(dumps_strict_json(result))
         return
-    history = read_metrics(Path(result["run_dir"]))
+    try:
+        history = read_metrics(Path(result["run_dir"]))
+    except RunError as error:  # eval needs only config.yaml and weights.npz
+        console.print(f"[dim]no epoch table: {escape(str(error))}[/]", soft_wrap=True)
+        history = []
     if history:
         console.print(epochs_table(history))
     for table in eval_tables(result):

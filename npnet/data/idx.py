@@ -12,8 +12,10 @@ the reader recognises that by the gzip magic bytes (0x1f 0x8b), not by the file 
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -33,28 +35,65 @@ IDX_DTYPES: dict[int, np.dtype] = {
 IDX_CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
 
 
-def read_idx(path: str | Path) -> np.ndarray:
+# The largest payload read_idx accepts (MNIST's largest file holds 47 MB): a header that asks
+# for more is refused before anything is allocated or decompressed.
+MAX_PAYLOAD_BYTES = 1 << 30
+
+
+def read_idx(path: str | Path, limit: int = MAX_PAYLOAD_BYTES) -> np.ndarray:
     """Decode the (optionally gzipped) IDX file at `path` into an array of the stated shape.
 
     Returns a read-only array of shape (dim_0, ..., dim_{ndim-1}) in native byte order
-    (uint8 for MNIST). Raises `DataError` naming the file when it is missing, not IDX,
-    truncated or has bytes to spare.
+    (uint8 for MNIST). The header's size is checked first, with Python integers, against
+    `limit` bytes and then against the bytes that follow; gzip data is decompressed as a
+    stream, never past that size, so a gzip bomb stops at the limit. Raises `DataError`
+    naming the file when it is missing, not IDX, too large, truncated or has bytes to spare.
     """
     path = Path(path)
     try:
-        blob = path.read_bytes()
+        with path.open("rb") as raw:
+            compressed = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw) if compressed else raw
+            try:
+                head = stream.read(4)
+                ndim = head[3] if len(head) == 4 else 0
+                head += stream.read(4 * ndim)
+                shape, dtype, header = parse_header(head, str(path))
+                expected = payload_bytes(shape, dtype, str(path), limit)
+                blob = head + stream.read(expected)
+                extra = count_remaining(stream, limit)
+            except (OSError, EOFError, zlib.error) as error:
+                if not compressed:
+                    raise
+                raise DataError(f"{path}: corrupt or truncated gzip data ({error})") from error
     except OSError as error:
         raise DataError(f"{path}: cannot read IDX file ({error.strerror or error})") from error
-    if blob[:2] == GZIP_MAGIC:
-        try:
-            blob = gzip.decompress(blob)
-        except (OSError, EOFError, zlib.error) as error:
-            raise DataError(f"{path}: corrupt or truncated gzip data ({error})") from error
-    return decode_idx(blob, source=str(path))
+    if extra:
+        raise size_error(str(path), len(blob) - header + extra, expected, shape, dtype)
+    return decode_idx(blob, source=str(path), limit=limit)
 
 
-def decode_idx(blob: bytes, *, source: str = "<bytes>") -> np.ndarray:
-    """Decode uncompressed IDX bytes; `source` names them in error messages."""
+def count_remaining(stream: BinaryIO, limit: int) -> int:
+    """How many bytes are left in `stream`, read in chunks and never more than `limit`."""
+    count = 0
+    while count <= limit and (chunk := stream.read(1 << 20)):
+        count += len(chunk)
+    return count
+
+
+def size_error(
+    source: str, actual: int, expected: int, shape: tuple[int, ...], dtype: np.dtype
+) -> DataError:
+    problem = "truncated" if actual < expected else f"{actual - expected} extra bytes"
+    return DataError(
+        f"{source}: IDX payload is {actual} bytes but shape {shape} of {dtype.name} "
+        f"needs {expected} ({problem})"
+    )
+
+
+def parse_header(blob: bytes, source: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length) from the start of IDX bytes; DataError if malformed."""
     if len(blob) < 4:
         raise DataError(f"{source}: {len(blob)} bytes is too short for an IDX header")
     zero0, zero1, code, ndim = blob[:4]
@@ -75,15 +114,30 @@ def decode_idx(blob: bytes, *, source: str = "<bytes>") -> np.ndarray:
             f"the file has {len(blob)}"
         )
     shape = tuple(int(d) for d in np.frombuffer(blob, dtype=">u4", count=ndim, offset=4))
-    dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return shape, IDX_DTYPES[code], header
+
+
+def payload_bytes(shape: tuple[int, ...], dtype: np.dtype, source: str, limit: int) -> int:
+    """The payload size the header states, as a Python integer (exact: no int64 wrap-around),
+    refused when over `limit`."""
+    expected = math.prod(shape) * dtype.itemsize
+    if expected > limit:
+        raise DataError(
+            f"{source}: the IDX header states shape {shape} of {dtype.name}, {expected:,} "
+            f"bytes, over the {limit:,}-byte limit"
+        )
+    return expected
+
+
+def decode_idx(
+    blob: bytes, *, source: str = "<bytes>", limit: int = MAX_PAYLOAD_BYTES
+) -> np.ndarray:
+    """Decode uncompressed IDX bytes; `source` names them in error messages."""
+    shape, dtype, header = parse_header(blob, source)
+    expected = payload_bytes(shape, dtype, source, limit)
     actual = len(blob) - header
     if actual != expected:
-        problem = "truncated" if actual < expected else f"{actual - expected} extra bytes"
-        raise DataError(
-            f"{source}: IDX payload is {actual} bytes but shape {shape} of {dtype.name} "
-            f"needs {expected} ({problem})"
-        )
+        raise size_error(source, actual, expected, shape, dtype)
     values = np.frombuffer(blob, dtype=dtype, offset=header).reshape(shape)
     if dtype.itemsize > 1:
         # Byte-swapping copies; the result is made read-only too, so both paths behave alike.

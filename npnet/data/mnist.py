@@ -18,8 +18,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -39,6 +39,7 @@ from rich.progress import (
 
 from npnet.data.idx import GZIP_MAGIC, read_idx
 from npnet.errors import DataError
+from npnet.files import atomic_write
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
@@ -62,6 +63,10 @@ MIRRORS = (
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 
 _CHUNK = 1 << 16
+
+# No MNIST file is larger than this, compressed or not (the largest holds 47 MB); a download
+# or a decompression that goes past it is refused as it happens, not after filling memory.
+MAX_FILE_BYTES = 64 << 20
 
 # Decoded arrays per directory, keyed with the files' sizes and mtimes so a replaced file
 # is decoded afresh; the arrays are read-only, so sharing them is safe.
@@ -255,10 +260,15 @@ def _fetch(url: str, bar: Progress, timeout: float) -> bytes:
     name = url.rsplit("/", 1)[-1]
     with urllib.request.urlopen(url, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > MAX_FILE_BYTES:
+            raise DataError(f"{length} bytes announced, over the {MAX_FILE_BYTES:,}-byte limit")
         task = bar.add_task(name, total=int(length) if length else None)
-        chunks = []
+        chunks, size = [], 0
         while chunk := response.read(_CHUNK):
             chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_FILE_BYTES:
+                raise DataError(f"more than {MAX_FILE_BYTES:,} bytes, larger than any MNIST file")
             bar.advance(task, len(chunk))
     return b"".join(chunks)
 
@@ -266,28 +276,22 @@ def _fetch(url: str, bar: Progress, timeout: float) -> bytes:
 def _verify(payload: bytes, expected: str) -> None:
     """Raise DataError unless the uncompressed `payload` hashes to `expected` (SHA-256)."""
     try:
-        raw = gzip.decompress(payload) if payload[:2] == GZIP_MAGIC else payload
+        if payload[:2] == GZIP_MAGIC:
+            raw = gzip.GzipFile(fileobj=io.BytesIO(payload)).read(MAX_FILE_BYTES + 1)
+        else:
+            raw = payload
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"corrupt gzip data ({error})") from error
+    if len(raw) > MAX_FILE_BYTES:
+        raise DataError(f"decompresses to more than {MAX_FILE_BYTES:,} bytes (a gzip bomb?)")
     digest = hashlib.sha256(raw).hexdigest()
     if digest != expected.lower():
         raise DataError(f"SHA-256 mismatch: got {digest}, expected {expected}")
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:
-    """Write via a temporary file in the same directory, then rename: all or nothing."""
+    """`npnet.files.atomic_write` of `payload`, a failure of the file system as a DataError."""
     try:
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        atomic_write(path, lambda file: file.write(payload))
     except OSError as error:
-        raise DataError(f"cannot write in {path.parent}: {error.strerror or error}") from error
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise DataError(f"cannot write {path}: {error.strerror or error}") from error
-        raise
+        raise DataError(f"cannot write {path}: {error.strerror or error}") from error

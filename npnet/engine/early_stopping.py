@@ -34,6 +34,11 @@ def update(state: TrainingState, exp: Experiment, row: dict[str, Any]) -> bool:
     return row["epoch"] - best.epoch >= settings["patience"]
 
 
+def stopped(state: TrainingState, settings: dict[str, Any]) -> bool:
+    """Whether the state's epochs already ended the training: `patience` epochs since the best."""
+    return state.best is not None and state.epoch - state.best.epoch >= settings["patience"]
+
+
 def message(state: TrainingState, settings: dict[str, Any]) -> str:
     return (
         f"stopped early after epoch {state.epoch}: {settings['metric']} has not improved for "

@@ -11,6 +11,7 @@ import numpy as np
 from npnet.config import Config
 from npnet.data import Dataset, load_dataset
 from npnet.data.augment import Augmenter
+from npnet.engine.preflight import check_memory, check_output, dry_step
 from npnet.errors import ConfigError
 from npnet.nn.loss import Loss
 from npnet.nn.network import Network
@@ -42,15 +43,19 @@ def random_streams(seed: int) -> tuple[np.random.Generator, ...]:
 
 
 def build_dataset(config: Config) -> Dataset:
+    """The config's dataset; its argument errors name the config file and the data section."""
     data = config.data
-    return load_dataset(
-        data.dataset,
-        data.options,
-        validation=data.validation,
-        normalize=data.normalize,
-        train_size=data.train_size,
-        seed=config.seed,
-    )
+    try:
+        return load_dataset(
+            data.dataset,
+            data.options,
+            validation=data.validation,
+            normalize=data.normalize,
+            train_size=data.train_size,
+            seed=config.seed,
+        )
+    except ConfigError as error:
+        raise ConfigError(f"{config.source}: data: {error}") from None
 
 
 def build_network(
@@ -65,6 +70,7 @@ def build_network(
             f"{config.source}: model.input_shape: {list(stated)} does not match the "
             f"{dataset.name} samples, which are {list(input_shape)}"
         )
+    check_memory(config, input_shape, dtype)
     try:
         return Network.from_specs(config.model.layers, input_shape, rng, dtype)
     except ConfigError as error:
@@ -78,6 +84,8 @@ def build_model(config: Config, net: Network) -> Network:
 
 
 def build_experiment(config: Config, dataset: Dataset | None = None) -> Experiment:
+    """Build every part, then check that they fit together (`npnet.engine.preflight`): the
+    network's output against the data, and one dry training step."""
     dataset = dataset if dataset is not None else build_dataset(config)
     init_rng, _, _ = random_streams(config.seed)
     augment = Augmenter.from_config(config.data.augment)
@@ -86,11 +94,15 @@ def build_experiment(config: Config, dataset: Dataset | None = None) -> Experime
             augment.check_input_shape(dataset.input_shape)
         except ConfigError as error:
             raise ConfigError(f"{config.source}: {error}") from None
+    net = build_network(config, dataset, init_rng)
+    loss = LOSSES.build(config.loss.name, config.loss.args)
+    check_output(config, dataset, net)
+    dry_step(config, dataset, net, loss)
     return Experiment(
         config=config,
         dataset=dataset,
-        net=build_model(config, build_network(config, dataset, init_rng)),
-        loss=LOSSES.build(config.loss.name, config.loss.args),
+        net=build_model(config, net),
+        loss=loss,
         optimizer=OPTIMIZERS.build(config.optimizer.name, config.optimizer.args),
         schedule=SCHEDULES.build(config.schedule.name, config.schedule.args),
         augment=augment,

@@ -14,11 +14,13 @@ dropout), so the same config and seed give the same run, bit for bit, on the sam
 
 from __future__ import annotations
 
+import contextlib
 import platform
+import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,11 @@ from npnet.config import Config
 from npnet.data import Dataset
 from npnet.engine import checkpoint, early_stopping, runs
 from npnet.engine.callbacks import Callback
+from npnet.engine.checkpoint import checkpoint_file
 from npnet.engine.experiment import Experiment, build_experiment, random_streams
 from npnet.engine.metrics import evaluate, predicted_classes
 from npnet.engine.state import TrainingState
+from npnet.errors import NpnetError, RunError
 from npnet.optim.clip import clip_grad_norm
 
 
@@ -109,8 +113,13 @@ def fit(
     _, shuffle_rng, noise_rng = random_streams(config.seed)
     exp.optimizer.lr = exp.schedule.begin(exp.optimizer.lr)
     run_dir = runs.create_run_dir(runs_dir, config.name)
-    runs.write_config(run_dir, config)
-    state = TrainingState(epoch=0, rows=[], shuffle_rng=shuffle_rng, noise_rng=noise_rng)
+    try:
+        runs.write_config(run_dir, config)
+        state = TrainingState(epoch=0, rows=[], shuffle_rng=shuffle_rng, noise_rng=noise_rng)
+    except BaseException:
+        # A run directory without its config (a full disk, Ctrl-C) is of no use to anyone.
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     return run_dir, run_epochs(exp, run_dir, state, callback or Callback())
 
 
@@ -119,12 +128,35 @@ def resume(run_dir: Path, callback: Callback | None = None) -> dict[str, Any]:
 
     Everything comes from the run directory: the config, and the checkpoint's weights,
     optimizer and schedule state and random streams, so the result is the one an
-    uninterrupted run would have given.
+    uninterrupted run would have given. A completed run is refused: resuming it would change
+    it. The files of the last epoch are written again from the checkpoint, the commit point
+    (a kill between the files of one epoch can leave weights or metrics an epoch ahead), and
+    temporaries a killed write left behind are removed.
     """
+    run_dir = runs.run_directory(Path(run_dir), "give the run's directory, e.g. runs/latest-run")
+    refuse_completed(run_dir)
     config = runs.read_config(run_dir)
     exp = build_experiment(config)
     state = checkpoint.load(run_dir, exp)
+    runs.remove_stale_files(run_dir, [*runs.RUN_FILES, checkpoint.CHECKPOINT_FILE])
+    runs.write_files(epoch_files(run_dir, exp, state))
     return run_epochs(exp, run_dir, state, callback or Callback())
+
+
+def refuse_completed(run_dir: Path) -> None:
+    """RunError for a run whose summary says it completed (an unreadable summary does not
+    block a resume: the checkpoint decides where the run stands)."""
+    try:
+        summary = runs.read_summary(run_dir)
+    except RunError:
+        return
+    if summary.get("status") == "completed":
+        raise RunError(
+            f"{run_dir}: the run completed ({summary.get('epochs_completed')} of "
+            f"{summary.get('epochs')} epochs); there is nothing to resume. To train longer, "
+            f"train its config again: npnet train {run_dir / runs.CONFIG_FILE} "
+            f"--set train.epochs=N"
+        )
 
 
 def run_epochs(
@@ -134,53 +166,92 @@ def run_epochs(
     test split and write summary.json. Any error on the way still leaves a summary, with
     status `failed` and the error, before it propagates."""
     config, data, train = exp.config, exp.dataset, exp.config.train
-    exp.net.set_noise_rng(state.noise_rng)
-    callback.on_train_start(run_dir, exp.net, exp.dataset)
-    session_start = time.perf_counter()
+    session_start, seconds_before = time.perf_counter(), state.seconds
+
+    def clock() -> float:
+        """Seconds trained, over every session of this run."""
+        return seconds_before + time.perf_counter() - session_start
+
     test = {"loss": None, "accuracy": None}
     try:
         with interrupts_as_keyboard_interrupt():
             try:
-                status, message = epoch_loop(exp, run_dir, state, callback)
+                exp.net.set_noise_rng(state.noise_rng)
+                callback.on_train_start(run_dir, exp.net, exp.dataset)
+                status, message = epoch_loop(exp, run_dir, state, callback, clock)
+                if state.rows and status == "completed":
+                    if state.best is not None:
+                        exp.net.load_state(state.best.state)
+                    test = evaluate(
+                        exp.net,
+                        exp.loss,
+                        data.x_test,
+                        data.y_test,
+                        train.eval_batch_size,
+                        data.num_classes is not None,
+                    )
             except KeyboardInterrupt:
-                # Checkpoints are written atomically after each epoch, so whenever the
-                # interrupt lands, the last completed epoch is on disk.
-                status = "interrupted"
-                message = (
-                    f"interrupted after epoch {state.epoch}, which is saved. "
-                    f"Resume with: npnet train --resume {run_dir}"
-                )
-        if state.rows and status == "completed":
-            if state.best is not None:
-                exp.net.load_state(state.best.state)
-            test = evaluate(
-                exp.net,
-                exp.loss,
-                data.x_test,
-                data.y_test,
-                train.eval_batch_size,
-                data.num_classes is not None,
-            )
+                status, message = "interrupted", interrupted_message(run_dir, train.epochs)
+                test = {"loss": None, "accuracy": None}
     except Exception as error:
-        state.seconds += time.perf_counter() - session_start
-        message = f"{type(error).__name__}: {error}"
-        runs.write_summary(run_dir, summarize(config, run_dir, exp, state, "failed", message, test))
+        state.seconds = clock()
+        message = str(error)
+        if not isinstance(error, NpnetError):
+            message = f"{type(error).__name__}: {message}"
+        # The disk that failed the run may fail the summary too; the error says why.
+        with contextlib.suppress(RunError):
+            runs.write_summary(
+                run_dir, summarize(config, run_dir, exp, state, "failed", message, test)
+            )
         raise
-    state.seconds += time.perf_counter() - session_start
+    state.seconds = clock()
     summary = summarize(config, run_dir, exp, state, status, message, test)
     runs.write_summary(run_dir, summary)
-    callback.on_train_end(summary)
+    # The summary is written: a Ctrl-C while it is being shown changes nothing on disk.
+    with contextlib.suppress(KeyboardInterrupt):
+        callback.on_train_end(summary)
     return summary
 
 
+def interrupted_message(run_dir: Path, epochs: int) -> str:
+    """What an interrupt leaves, as the checkpoint on disk has it."""
+    saved = checkpoint.saved_epoch(run_dir)
+    resume = f"Resume with: npnet train --resume {run_dir}"
+    if saved is None:
+        return (
+            "interrupted before the first epoch ended; nothing was trained or saved, so there "
+            f"is nothing to resume. Train again with: npnet train {run_dir / runs.CONFIG_FILE}"
+        )
+    if saved >= epochs:
+        return (
+            f"interrupted during the final test evaluation; all {saved} epochs are saved. "
+            f"{resume} (it evaluates the test split)"
+        )
+    return f"interrupted after epoch {saved}, which is saved. {resume}"
+
+
+def diverged_kept(run_dir: Path) -> str:
+    saved = checkpoint.saved_epoch(run_dir)
+    if saved is None:
+        return "no epoch had finished, so no weights were saved"
+    return f"the files saved after epoch {saved}, the last good one, are kept"
+
+
 def epoch_loop(
-    exp: Experiment, run_dir: Path, state: TrainingState, callback: Callback
+    exp: Experiment,
+    run_dir: Path,
+    state: TrainingState,
+    callback: Callback,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[str, str | None]:
-    """The epochs: train, validate, step the schedule, checkpoint. Returns the status
-    (`completed` or `diverged`) and a message for the user, if any."""
+    """The epochs: train, validate, step the schedule, then commit (`commit_epoch`). Returns
+    the status (`completed` or `diverged`) and a message for the user, if any."""
     data, train = exp.dataset, exp.config.train
     classify = data.num_classes is not None
     batches = -(-len(data.x_train) // train.batch_size)
+    if train.early_stopping and early_stopping.stopped(state, train.early_stopping):
+        # Resumed after early stopping had ended it (an interrupt during the test evaluation).
+        return "completed", early_stopping.message(state, train.early_stopping)
     for epoch in range(state.epoch + 1, train.epochs + 1):
         callback.on_epoch_start(epoch, train.epochs, batches)
         epoch_start = time.perf_counter()
@@ -191,8 +262,8 @@ def epoch_loop(
             return "diverged", (
                 f"the loss became NaN or infinite at epoch {epoch}, batch "
                 f"{diverged.args[0] + 1}; try a lower learning rate (optimizer.lr, now "
-                f"{lr:g}) or gradient clipping (train.clip_grad_norm); the weights of the "
-                f"last good epoch are kept"
+                f"{lr:g}) or gradient clipping (train.clip_grad_norm); "
+                f"{diverged_kept(run_dir)}"
             )
         val = evaluate(exp.net, exp.loss, data.x_val, data.y_val, train.eval_batch_size, classify)
         row = {
@@ -203,20 +274,80 @@ def epoch_loop(
             "lr": lr,
             "seconds": round(time.perf_counter() - epoch_start, 3),
         }
-        state.rows.append(row)
-        state.epoch = epoch
-        exp.optimizer.lr = exp.schedule.step(val["loss"])
-        stop = early_stopping.update(state, exp, row) if train.early_stopping else False
-        # The checkpoint and the delivered weights are written together, after the epoch.
-        checkpoint.save(run_dir, exp, state)
-        runs.write_metrics(run_dir, state.rows)
-        if train.log_grad_norms:
-            runs.write_grad_norms(run_dir, state.rows)
-        runs.save_arrays(run_dir / runs.WEIGHTS_FILE, delivered_weights(exp, state))
+        stop = commit_epoch(exp, run_dir, state, row, val["loss"], clock)
         callback.on_epoch_end(row)
         if stop:
             return "completed", early_stopping.message(state, train.early_stopping)
     return "completed", None
+
+
+def commit_epoch(
+    exp: Experiment,
+    run_dir: Path,
+    state: TrainingState,
+    row: dict[str, Any],
+    val_loss: float | None,
+    clock: Callable[[], float],
+) -> bool:
+    """Add the epoch to the state and write its files, as one step: Ctrl-C and SIGTERM wait
+    until the files are written, and a failed write (a full disk) undoes the step, so the
+    state, the files and the summary written next always agree. Returns whether early
+    stopping ends the training here.
+
+    Every file is written to a temporary first (where a full disk fails, changing nothing),
+    then all are renamed, the checkpoint last: it is the commit point. A kill (SIGKILL,
+    power) between the renames can leave weights or metrics one epoch ahead of it; `resume`
+    rewrites them from the checkpoint."""
+    train = exp.config.train
+    before = (state.epoch, state.best, state.seconds, exp.optimizer.lr)
+    with interrupts_deferred():
+        try:
+            state.rows.append(row)
+            state.epoch = row["epoch"]
+            exp.optimizer.lr = exp.schedule.step(val_loss)
+            stop = early_stopping.update(state, exp, row) if train.early_stopping else False
+            state.seconds = clock()
+            files = [*epoch_files(run_dir, exp, state), checkpoint_file(run_dir, exp, state)]
+            runs.write_files(files)
+        except BaseException:
+            del state.rows[len(state.rows) - 1 :]
+            state.epoch, state.best, state.seconds, exp.optimizer.lr = before
+            raise
+    return stop
+
+
+def epoch_files(run_dir: Path, exp: Experiment, state: TrainingState) -> list:
+    """metrics.csv, grad_norms.csv and weights.npz for the state's last epoch, as
+    (path, writer) pairs."""
+    if not state.rows:
+        return []
+    files = [runs.metrics_file(run_dir, state.rows)]
+    if exp.config.train.log_grad_norms:
+        files.append(runs.grad_norms_file(run_dir, state.rows))
+    files.append(runs.arrays_file(run_dir / runs.WEIGHTS_FILE, delivered_weights(exp, state)))
+    return files
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block is done, then raise KeyboardInterrupt: the
+    block (an epoch's files) happens entirely or, when it fails, not at all."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def delivered_weights(exp: Experiment, state: TrainingState) -> dict[str, np.ndarray]:

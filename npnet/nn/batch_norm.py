@@ -41,6 +41,9 @@ class BatchNorm(Layer):
         self.batch_sum: Callable[[Any], Any] = whole_batch
         self.updates_running_statistics = True  # only one slice of a batch does
 
+    def parameter_count(self, in_shape: Shape) -> int:
+        return 4 * in_shape[0]  # gamma, beta, running mean and variance, one per channel
+
     def build(self, in_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
         out_shape = super().build(in_shape, rng, dtype)
         channels = self.in_shape[0]

@@ -114,6 +114,10 @@ class Conv2D(Layer):
             conv_output_size(width, kw, self.stride_hw[1], pad_w),
         )
 
+    def parameter_count(self, in_shape: Shape) -> int:
+        (kh, kw), channels = self.kernel_hw, in_shape[0]
+        return self.filters * (channels * kh * kw + self.use_bias)
+
     def build(self, in_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
         out_shape = super().build(in_shape, rng, dtype)
         channels = self.in_shape[0]

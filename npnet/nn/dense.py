@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from npnet.errors import ConfigError
@@ -42,6 +44,9 @@ class Dense(Layer):
                 "add a flatten layer before it"
             )
         return (self.units,)
+
+    def parameter_count(self, in_shape: Shape) -> int:
+        return math.prod(in_shape) * self.units + self.units * self.use_bias
 
     def build(self, in_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
         out_shape = super().build(in_shape, rng, dtype)

@@ -50,6 +50,11 @@ class Layer:
         """Per-sample output shape for per-sample input shape `in_shape` (no batch axis)."""
         return in_shape
 
+    def parameter_count(self, in_shape: Shape) -> int:
+        """How many values `build(in_shape)` will allocate (parameters and buffers), known
+        before allocating them, so a model too large for memory is refused at build time."""
+        return 0
+
     def build(self, in_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
         """Create the parameters for inputs of per-sample shape `in_shape`; return the output
         shape. `rng` initializes weights and, for stochastic layers, is kept for training."""

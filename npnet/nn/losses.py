@@ -96,11 +96,12 @@ class MSE(Loss):
 class MAE(Loss):
     """Mean absolute error over ALL entries (PyTorch's L1Loss): L = (1/(N·D))·Σ |out − y|.
 
-    y: out's shape, or (N,) for out (N, 1).
+    y: out's shape, or (N,) for out (N, 1), or integer labels (N,) for out (N, C), which are
+    one-hot encoded (the targets are then onehot(y), as for mse).
     """
 
     def forward(self, out: np.ndarray, y: np.ndarray) -> float:
-        self.out, self.y = out, value_targets(out, y, self.name)
+        self.out, self.y = out, value_targets(out, y, self.name, one_hot=True)
         return F.mae_loss(out, self.y)
 
     def backward(self) -> np.ndarray:
@@ -112,14 +113,15 @@ class Huber(Loss):
     """Huber loss over ALL entries (PyTorch's HuberLoss), d = out − y:
     L = (1/(N·D))·Σ [½·d² if |d| ≤ δ else δ·(|d| − ½·δ)], δ = `delta`.
 
-    y: out's shape, or (N,) for out (N, 1).
+    y: out's shape, or (N,) for out (N, 1), or integer labels (N,) for out (N, C), which are
+    one-hot encoded (the targets are then onehot(y), as for mse).
     """
 
     def __init__(self, delta: float = 1.0) -> None:
         self.delta = number("delta", delta, low=0.0, low_open=True)
 
     def forward(self, out: np.ndarray, y: np.ndarray) -> float:
-        self.out, self.y = out, value_targets(out, y, self.name)
+        self.out, self.y = out, value_targets(out, y, self.name, one_hot=True)
         return F.huber_loss(out, self.y, self.delta)
 
     def backward(self) -> np.ndarray:
@@ -132,11 +134,12 @@ class BinaryCrossEntropy(Loss):
     entries: L = (1/n)·Σ −[y·log σ(z) + (1 − y)·log(1 − σ(z))]; dL/dz = (σ(z) − y)/n.
 
     out: logits (N, 1) or (N,), with no sigmoid layer before the loss; y: targets in [0, 1]
-    (usually 0/1) of out's shape, or (N,) for out (N, 1).
+    (usually 0/1) of out's shape, or (N,) for out (N, 1), or integer labels (N,) for logits
+    (N, C), which are one-hot encoded: C independent "is it class c?" logits (one-vs-rest).
     """
 
     def forward(self, out: np.ndarray, y: np.ndarray) -> float:
-        targets = value_targets(out, y, self.name)
+        targets = value_targets(out, y, self.name, one_hot=True)
         if targets.size and (targets.min() < 0 or targets.max() > 1):
             raise ValueError(
                 f"{self.name} expects targets in [0, 1], got values from "

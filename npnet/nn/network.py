@@ -111,7 +111,15 @@ class Network:
         return {**self.parameters(), **self.buffers()}
 
     def load_state(self, arrays: dict[str, np.ndarray], source: str = "weights") -> None:
-        """Copy saved arrays into the network; every key, shape and dtype must match exactly."""
+        """Copy saved arrays into the network; every key and shape must match exactly, and
+        every array must hold real floating-point numbers (no ints, complex, strings or
+        structured records, which a cast would silently change)."""
+        self.check_state(arrays, source)
+        for key, target in self.state().items():
+            target[...] = arrays[key]
+
+    def check_state(self, arrays: dict[str, np.ndarray], source: str = "weights") -> None:
+        """RunError naming the key unless `arrays` fit `state()`: keys, shapes, float dtypes."""
         expected = self.state()
         missing = sorted(set(expected) - set(arrays))
         extra = sorted(set(arrays) - set(expected))
@@ -128,7 +136,11 @@ class Network:
                     f"{source}: layer {index} ({self.layers[index].name}) '{key}' has shape "
                     f"{found.shape}, the model expects {target.shape}"
                 )
-            target[...] = found
+            if found.dtype.kind != "f":
+                raise RunError(
+                    f"{source}: '{key}' holds {found.dtype} values, the model expects "
+                    f"floating-point numbers ({target.dtype})"
+                )
 
     def summary(self) -> list[dict[str, Any]]:
         """One row per layer: index, name, output shape, parameter count."""

@@ -9,7 +9,6 @@ batch norm and bias additions cost one operation per value and are left out.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ from npnet.config import Config
 from npnet.data import load_dataset
 from npnet.engine.evaluate import load_run
 from npnet.engine.experiment import build_dataset, build_experiment
-from npnet.engine.runs import GRAD_NORMS_FILE, read_config
+from npnet.engine.runs import GRAD_NORMS_FILE, read_config, read_grad_norms
 from npnet.errors import ConfigError, RunError
 from npnet.nn.layer import Layer
 from npnet.nn.network import Network
@@ -329,11 +328,10 @@ def gradient_norms(run_dir: Path) -> dict[str, Any]:
         raise RunError(
             f"{run_dir}: no {GRAD_NORMS_FILE}; train with `--set train.log_grad_norms=true`"
         )
-    with path.open() as file:
-        epochs = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(file)]
+    layers = read_config(run_dir).model.layers
+    epochs = read_grad_norms(run_dir, len(layers))
     if not epochs:
         raise RunError(f"{path}: no epochs recorded yet")
-    layers = read_config(run_dir).model.layers
     keys = [key for key in epochs[0] if key.endswith(".W")]
     last = epochs[0][keys[-1]]
     rows = [

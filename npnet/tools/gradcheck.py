@@ -17,11 +17,13 @@ import numpy as np
 
 from npnet.config import Config
 from npnet.engine.experiment import build_dataset, build_network, random_streams
+from npnet.engine.preflight import check_output, dry_step
 from npnet.functional.numerical import numerical_gradient, relative_error
 from npnet.nn.layer import Layer
 from npnet.nn.loss import Loss
 from npnet.nn.network import Network
 from npnet.registry import LAYERS, LOSSES
+from npnet.validate import positive_int
 
 TOLERANCE = 1e-6
 
@@ -165,10 +167,17 @@ def check_config(
     pooled values of flat regions still lie within a step of each other.) Kinks that remain
     near the point, e.g. after batch norm, are what `compare`'s second step is for.
     """
+    samples = positive_int("--samples", samples)
+    if entries is not None:
+        entries = positive_int("--entries", entries)
     dataset = build_dataset(config)
     init_rng, _, _ = random_streams(config.seed)
     net = build_network(config, dataset, init_rng, np.float64)
     loss = LOSSES.build(config.loss.name, config.loss.args)
+    # The checks training makes at build time: a network or loss that does not fit the data
+    # is a config error here too, not a ValueError from inside the check.
+    check_output(config, dataset, net)
+    dry_step(config, dataset, net, loss)
     x = dataset.x_train[:samples].astype(np.float64)
     x += 0.01 * np.random.default_rng(config.seed).standard_normal(x.shape)
     y = dataset.y_train[:samples]
