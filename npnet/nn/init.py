@@ -195,7 +195,7 @@ class Kaiming(Initializer):
 
 @INITIALIZERS.register("he_uniform")
 class HeUniform(Kaiming):
-    """Kaiming: U(-a, a), a = √3·gain / √fan; ReLU: √(6 / fan_in) (PyTorch's kaiming_uniform_)."""
+    """Kaiming: U(-b, b), b = √3·gain / √fan; ReLU: √(6 / fan_in) (PyTorch's kaiming_uniform_)."""
 
     def __call__(self, shape, fan_in, fan_out, rng, dtype) -> np.ndarray:
         return _uniform(shape, math.sqrt(3) * self.std(fan_in, fan_out), rng, dtype)
