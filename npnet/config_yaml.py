@@ -122,13 +122,15 @@ def expanded_size(root: Any, loader: ConfigLoader) -> int:
 
 def load_yaml(text: str, source: str) -> Any:
     """The document in `text` as plain data; ConfigError for invalid or refused YAML."""
-    loader = ConfigLoader(text, source)
     try:
-        return loader.get_single_data()
+        # The reader checks the characters as it is made: inside the try too.
+        loader = ConfigLoader(text, source)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{source}: invalid YAML: {where}{problem}") from None
-    finally:
-        loader.dispose()

@@ -56,7 +56,12 @@ def atomic_write_all(files: list[tuple[Path, Writer]]) -> None:
     temporaries: list[tuple[str, Path]] = []
     try:
         for path, write in files:
-            temporaries.append((write_temporary(Path(path), write), Path(path)))
+            try:
+                temporaries.append((write_temporary(Path(path), write), Path(path)))
+            except OSError as error:
+                if error.errno is not None and error.filename is None:
+                    error.filename = str(path)  # a failed write() names no file
+                raise
         for temporary, path in temporaries:
             os.replace(temporary, path)
     except BaseException:

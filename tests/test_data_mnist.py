@@ -297,3 +297,15 @@ def test_failed_download_is_part_of_the_not_found_error(mirror, tmp_path, monkey
     monkeypatch.setattr(mnist, "REPO_DATA", tmp_path / "none")
     with pytest.raises(DataError, match=r"; download into .*: could not download .*HTTP 404"):
         find_mnist(mirrors=[base + "missing/"], checksums=checksums)
+
+
+def test_a_download_larger_than_any_mnist_file_is_cut_off(mirror, tmp_path, monkeypatch):
+    # The served train images are a few hundred bytes; a 100-byte cap stands in for 64 MiB.
+    base, checksums = mirror
+    monkeypatch.setattr(mnist, "MAX_FILE_BYTES", 100)
+    destination = tmp_path / "dl"
+    with pytest.raises(DataError, match=r"over the 100-byte limit|more than 100 bytes"):
+        download_mnist(
+            destination, mirrors=[base + "good/"], checksums=checksums, timeout=5, progress=False
+        )
+    assert not any(p.name.startswith(mnist.TRAIN_IMAGES) for p in destination.iterdir())

@@ -13,6 +13,7 @@ pytest.importorskip("matplotlib")
 
 from npnet.cli import app, plots
 from npnet.config import load_config
+from npnet.engine import runs
 from npnet.engine.loop import fit
 from npnet.errors import RunError
 
@@ -167,7 +168,7 @@ def test_missing_files_are_run_errors_naming_them(mlp_run, tmp_path):
         plots.plot_runs([tmp_path / "empty"])
     header_only = tmp_path / "header-only"
     header_only.mkdir()
-    (header_only / "metrics.csv").write_text("epoch,train_loss\n")
+    (header_only / "metrics.csv").write_text(",".join(runs.METRIC_COLUMNS) + "\n")
     with pytest.raises(RunError, match="no epochs recorded"):
         plots.plot_runs([header_only])
     no_weights = tmp_path / "no-weights"

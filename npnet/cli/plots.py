@@ -73,7 +73,7 @@ def plot_runs(run_dirs: list[Path], out_dir: Path | None = None) -> list[Path]:
     figures["learning_rate.png"] = learning_rate_figure(figure_class, curves)
     first = curves[0]
     grad_norms_path = run_dirs[0] / runs.GRAD_NORMS_FILE
-    if grad_norms_path.is_file():
+    if runs.present(grad_norms_path):
         figures["grad_norms.png"] = grad_norms_figure(figure_class, first, grad_norms_path)
     if first.classify:
         figures.update(evaluation_figures(figure_class, run_dirs[0], first.label))
@@ -82,7 +82,7 @@ def plot_runs(run_dirs: list[Path], out_dir: Path | None = None) -> list[Path]:
     for name, figure in figures.items():
         path = out / name
         # Atomic like every file npnet writes: a viewer never shows a half-written PNG.
-        runs.atomic_write(path, lambda file, figure=figure: figure.savefig(file, format="png"))
+        runs.write_file(path, lambda file, figure=figure: figure.savefig(file, format="png"))
         written.append(path)
     return written
 
@@ -114,7 +114,7 @@ class RunCurves:
 def read_curves(run_dir: Path) -> RunCurves:
     """A run's curves; RunError when it has no config.yaml or no recorded epoch."""
     path = run_dir / runs.METRICS_FILE
-    if not path.is_file():
+    if not runs.present(path):
         raise RunError(f"{run_dir}: no {runs.METRICS_FILE}; is this a run directory?")
     rows = runs.read_metrics(run_dir)
     if not rows:
@@ -386,5 +386,5 @@ def write_feature_maps(result: dict[str, Any], out: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise RunError(f"{out.parent}: cannot create the directory ({error.strerror})") from None
-    runs.atomic_write(out, lambda file: figure.savefig(file, format="png"))
+    runs.write_file(out, lambda file: figure.savefig(file, format="png"))
     return out

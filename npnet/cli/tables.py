@@ -241,6 +241,6 @@ def compare_tables(comparison: dict[str, Any]) -> list[Table]:
         elif isinstance(values[0], float):
             cells = [number(v) for v in values]
         else:
-            cells = ["-" if v is None else str(v) for v in values]
+            cells = ["-" if v is None else escape(str(v)) for v in values]
         results.add_row(key, *cells)
     return [config, results]

@@ -69,13 +69,19 @@ def read_idx(path: str | Path, limit: int = MAX_PAYLOAD_BYTES) -> np.ndarray:
                 raise DataError(f"{path}: corrupt or truncated gzip data ({error})") from error
     except OSError as error:
         raise DataError(f"{path}: cannot read IDX file ({error.strerror or error})") from error
+    if extra > limit:
+        raise DataError(
+            f"{path}: IDX payload goes on past the {expected} bytes shape {shape} of "
+            f"{dtype.name} needs, for more than {limit:,} bytes more (a gzip bomb?)"
+        )
     if extra:
         raise size_error(str(path), len(blob) - header + extra, expected, shape, dtype)
     return decode_idx(blob, source=str(path), limit=limit)
 
 
 def count_remaining(stream: BinaryIO, limit: int) -> int:
-    """How many bytes are left in `stream`, read in chunks and never more than `limit`."""
+    """How many bytes are left in `stream`, read in chunks; past `limit` it stops counting
+    (returning more than `limit`) rather than read on."""
     count = 0
     while count <= limit and (chunk := stream.read(1 << 20)):
         count += len(chunk)

@@ -120,10 +120,13 @@ def load(run_dir: Path, exp: Experiment) -> TrainingState:
     if not 1 <= epoch <= epochs:
         raise fields.error("epoch", f"is {epoch}, outside 1..{epochs} (train.epochs)")
     rows = fields.get(meta, "rows", (list,))
-    if len(rows) != epoch or any(
-        not isinstance(row, dict) or row.get("epoch") != i + 1 for i, row in enumerate(rows)
+    grad_norms = list(exp.net.parameters()) if exp.config.train.log_grad_norms else None
+    if len(rows) != epoch or not all(
+        metric_row(row, i + 1, grad_norms) for i, row in enumerate(rows)
     ):
-        raise fields.error("rows", f"should be {epoch} metric rows for epochs 1..{epoch}")
+        raise fields.error(
+            "rows", f"should be {epoch} rows of metrics ({', '.join(runs.METRIC_COLUMNS)})"
+        )
     seconds = float(fields.get(meta, "seconds", (int, float)))
     exp.net.load_state(section("net/"), str(path))
     check_optimizer_state(fields, section("opt/"), exp.net.parameters())
@@ -155,6 +158,24 @@ def load(run_dir: Path, exp: Experiment) -> TrainingState:
         seconds=seconds,
         best=best,
     )
+
+
+def metric_row(row: Any, epoch: int, grad_norms: list[str] | None) -> bool:
+    """Whether `row` is epoch `epoch`'s metrics: every column a number (or None, for the
+    validation and accuracy figures a run may lack), and with `grad_norms` (the parameter
+    keys) one number per parameter."""
+    if not isinstance(row, dict) or row.get("epoch") != epoch:
+        return False
+    for column in runs.METRIC_COLUMNS:
+        value = row.get(column, "missing")
+        if isinstance(value, bool) or not (value is None or isinstance(value, (int, float))):
+            return False
+    if grad_norms is not None:
+        norms = row.get("grad_norms")
+        if not isinstance(norms, dict) or list(norms) != grad_norms:
+            return False
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in norms.values())
+    return True
 
 
 def check_optimizer_state(

@@ -34,6 +34,7 @@ from npnet.engine import checkpoint, early_stopping, runs
 from npnet.engine.callbacks import Callback
 from npnet.engine.checkpoint import checkpoint_file
 from npnet.engine.experiment import Experiment, build_experiment, random_streams
+from npnet.engine.interrupts import diverged_kept, interrupted_message, interrupts_deferred
 from npnet.engine.metrics import evaluate, predicted_classes
 from npnet.engine.state import TrainingState
 from npnet.errors import NpnetError, RunError
@@ -174,8 +175,8 @@ def run_epochs(
 
     test = {"loss": None, "accuracy": None}
     try:
-        with interrupts_as_keyboard_interrupt():
-            try:
+        try:
+            with interrupts_as_keyboard_interrupt():
                 exp.net.set_noise_rng(state.noise_rng)
                 callback.on_train_start(run_dir, exp.net, exp.dataset)
                 status, message = epoch_loop(exp, run_dir, state, callback, clock)
@@ -190,51 +191,30 @@ def run_epochs(
                         train.eval_batch_size,
                         data.num_classes is not None,
                     )
-            except KeyboardInterrupt:
-                status, message = "interrupted", interrupted_message(run_dir, train.epochs)
-                test = {"loss": None, "accuracy": None}
+        except KeyboardInterrupt:
+            # Wherever it lands, the files on disk are those of the last committed epoch.
+            status, message = "interrupted", interrupted_message(run_dir, train.epochs)
+            test = {"loss": None, "accuracy": None}
     except Exception as error:
-        state.seconds = clock()
         message = str(error)
         if not isinstance(error, NpnetError):
             message = f"{type(error).__name__}: {message}"
         # The disk that failed the run may fail the summary too; the error says why.
-        with contextlib.suppress(RunError):
+        with contextlib.suppress(RunError), interrupts_deferred():
+            state.seconds = clock()
             runs.write_summary(
                 run_dir, summarize(config, run_dir, exp, state, "failed", message, test)
             )
         raise
-    state.seconds = clock()
-    summary = summarize(config, run_dir, exp, state, status, message, test)
-    runs.write_summary(run_dir, summary)
-    # The summary is written: a Ctrl-C while it is being shown changes nothing on disk.
+    # A Ctrl-C now, with everything trained and saved, no longer changes the outcome: it is
+    # held until the summary is written, then dropped.
+    with contextlib.suppress(KeyboardInterrupt), interrupts_deferred():
+        state.seconds = clock()
+        summary = summarize(config, run_dir, exp, state, status, message, test)
+        runs.write_summary(run_dir, summary)
     with contextlib.suppress(KeyboardInterrupt):
         callback.on_train_end(summary)
     return summary
-
-
-def interrupted_message(run_dir: Path, epochs: int) -> str:
-    """What an interrupt leaves, as the checkpoint on disk has it."""
-    saved = checkpoint.saved_epoch(run_dir)
-    resume = f"Resume with: npnet train --resume {run_dir}"
-    if saved is None:
-        return (
-            "interrupted before the first epoch ended; nothing was trained or saved, so there "
-            f"is nothing to resume. Train again with: npnet train {run_dir / runs.CONFIG_FILE}"
-        )
-    if saved >= epochs:
-        return (
-            f"interrupted during the final test evaluation; all {saved} epochs are saved. "
-            f"{resume} (it evaluates the test split)"
-        )
-    return f"interrupted after epoch {saved}, which is saved. {resume}"
-
-
-def diverged_kept(run_dir: Path) -> str:
-    saved = checkpoint.saved_epoch(run_dir)
-    if saved is None:
-        return "no epoch had finished, so no weights were saved"
-    return f"the files saved after epoch {saved}, the last good one, are kept"
 
 
 def epoch_loop(
@@ -310,7 +290,7 @@ def commit_epoch(
             files = [*epoch_files(run_dir, exp, state), checkpoint_file(run_dir, exp, state)]
             runs.write_files(files)
         except BaseException:
-            del state.rows[len(state.rows) - 1 :]
+            state.rows.pop()
             state.epoch, state.best, state.seconds, exp.optimizer.lr = before
             raise
     return stop
@@ -326,28 +306,6 @@ def epoch_files(run_dir: Path, exp: Experiment, state: TrainingState) -> list:
         files.append(runs.grad_norms_file(run_dir, state.rows))
     files.append(runs.arrays_file(run_dir / runs.WEIGHTS_FILE, delivered_weights(exp, state)))
     return files
-
-
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM until the block is done, then raise KeyboardInterrupt: the
-    block (an epoch's files) happens entirely or, when it fails, not at all."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def hold(signum: int, frame: Any) -> None:
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if received:
-        raise KeyboardInterrupt
 
 
 def delivered_weights(exp: Experiment, state: TrainingState) -> dict[str, np.ndarray]:

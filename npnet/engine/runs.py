@@ -60,7 +60,7 @@ def write_files(files: list[tuple[Path, Writer]]) -> None:
     try:
         atomic_write_all(files)
     except OSError as error:
-        where = error.filename or (files[0][0].parent if len(files) > 1 else files[0][0])
+        where = error.filename or files[0][0].parent
         raise RunError(f"{where}: cannot write ({error.strerror or error})") from None
 
 
@@ -173,7 +173,8 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an .npz file, refusing pickled objects; a damaged file is a RunError."""
     try:
         if not path.is_file():
-            raise RunError(f"{path}: no such file")
+            problem = "not a regular file" if path.exists() else "no such file"
+            raise RunError(f"{path}: {problem}")
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
@@ -216,7 +217,7 @@ def number_cell(path: Path, line: int, column: str, cell: str) -> float | None:
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """metrics.csv's rows ([] when there is none yet); a damaged file is a RunError."""
     path = run_dir / METRICS_FILE
-    if not path.exists():
+    if not present(path):
         return []
     return read_csv_numbers(path, METRIC_COLUMNS)
 
@@ -321,6 +322,15 @@ def run_paths(runs_dir: Path) -> list[Path]:
         raise RunError(f"{runs_dir}: cannot list the runs ({error.strerror})") from None
 
 
+def present(path: Path) -> bool:
+    """Whether `path` exists; True when that cannot even be checked (a directory without
+    permission), so that reading it then names the problem instead of skipping it."""
+    try:
+        return path.exists()
+    except OSError:
+        return True
+
+
 def is_run_dir(path: Path) -> bool:
     """Whether `path` looks like a run directory (it has a config.yaml); False if unreadable."""
     try:
@@ -338,7 +348,7 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
         if not is_run_dir(path):
             continue
         note = None
-        if not (path / SUMMARY_FILE).exists():
+        if not present(path / SUMMARY_FILE):
             summary: dict[str, Any] = {"status": "running?"}
         else:
             try:
@@ -396,7 +406,7 @@ def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
 
 def summary_or_status(run_dir: Path) -> dict[str, Any]:
     """The run's summary, or just a status saying why there is none to show."""
-    if not (run_dir / SUMMARY_FILE).exists():
+    if not present(run_dir / SUMMARY_FILE):
         return {"status": "running?"}
     try:
         return read_summary(run_dir)

@@ -228,9 +228,18 @@ LOSS_CASES: dict[str, list[tuple[dict[str, Any], tuple[int, ...], Callable[..., 
         ({"label_smoothing": 0.1}, (3,), class_labels),
     ],
     "mse": [({}, (3,), same_shape_targets), ({}, (4,), class_labels)],
-    "mae": [({}, (3,), same_shape_targets)],
-    "huber": [({}, (3,), same_shape_targets), ({"delta": 0.5}, (2,), same_shape_targets)],
-    "binary_cross_entropy": [({}, (1,), binary_targets), ({}, (3,), binary_targets)],
+    # Integer labels for several outputs are one-hot targets for every loss that compares.
+    "mae": [({}, (3,), same_shape_targets), ({}, (4,), class_labels)],
+    "huber": [
+        ({}, (3,), same_shape_targets),
+        ({"delta": 0.5}, (2,), same_shape_targets),
+        ({"delta": 0.5}, (4,), class_labels),
+    ],
+    "binary_cross_entropy": [
+        ({}, (1,), binary_targets),
+        ({}, (3,), binary_targets),
+        ({}, (4,), class_labels),
+    ],
     "hinge": [({}, (4,), class_labels), ({"margin": 0.5}, (3,), class_labels)],
 }
 
