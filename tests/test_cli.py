@@ -141,7 +141,7 @@ def test_gradcheck_passes_on_a_config(write_config):
     assert "passed" in result.stdout
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: p.name)
 def test_gradcheck_passes_on_every_shipped_config(path):
     # Among them: batch norm's standardized activations near ReLU's kink and the zero gradient
     # of a bias before it (the capstone), and the tiny gradients of a deep sigmoid network's
