@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/cnn.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test lint format bench torch clean sweep
+.PHONY: help venv train test lint format bench torch clean sweep classics
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -121,3 +121,11 @@ ch4.4: $(STAMP)  ## 4.4 regularization: dropout and L2 shrink the generalization
 ch4.5: $(STAMP)  ## 4.5 advanced optimization, the capstone: the best CNN
 	$(NPNET) train configs/ch45-capstone.yaml
 	$(NPNET) eval $(call last_run,ch45-capstone)
+
+# --- The published MNIST results, reproduced (docs/classics.md): one run of each recipe. ---
+CLASSICS := nielsen-network1 nielsen-network2 lecun98-mlp-300 lecun98-mlp-300-100 \
+	lecun98-lenet5 simard03-mlp-800 simard03-cnn-elastic
+
+classics: $(STAMP)  ## train every recipe of configs/classics/ in turn, then list the runs
+	for name in $(CLASSICS); do $(NPNET) train configs/classics/$$name.yaml || exit 1; done
+	$(NPNET) runs

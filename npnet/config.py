@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,85 +28,23 @@ from npnet.compose import (
     record,
     set_path,
 )
+from npnet.config_schema import (
+    DATA_KEYS,
+    NORMALIZATIONS,
+    TOP_LEVEL_KEYS,
+    Component,
+    Config,
+    DataConfig,
+    ModelConfig,
+    RegularizationConfig,
+    TrainConfig,
+    default,
+)
 from npnet.config_yaml import load_yaml
 from npnet.errors import ConfigError, shown
 from npnet.files import read_text_bounded
 from npnet.registry import DATASETS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES, Registry, did_you_mean
 from npnet.validate import boolean, non_negative_int, number, one_of, positive_int
-
-
-@dataclass
-class DataConfig:
-    """Which dataset, how it is split and normalized; `options` go to the dataset's builder."""
-
-    dataset: str = "mnist"
-    validation: int | float = 5000
-    normalize: str = "standard"
-    train_size: int | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ModelConfig:
-    """The per-sample input shape (None: the dataset's) and the layers, in order."""
-
-    layers: list[dict[str, dict[str, Any]]]
-    input_shape: list[int] | None = None
-
-
-@dataclass
-class Component:
-    """A registered component by name, with its constructor arguments."""
-
-    name: str
-    args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 3
-    batch_size: int = 64
-    shuffle: bool = True
-    eval_batch_size: int = 1000
-    clip_grad_norm: float | None = None
-    # {"metric": "val_loss" | "val_accuracy", "patience": int, "min_delta": float} or None
-    early_stopping: dict[str, Any] | None = None
-    log_grad_norms: bool = False  # per-parameter gradient norms per epoch, in grad_norms.csv
-    threads: int = 1  # slices of each batch run at once, one thread each (npnet.nn.parallel)
-
-
-@dataclass
-class RegularizationConfig:
-    """`l2`: λ of the coupled penalty 0.5·λ·Σ W² on weights (biases are not penalized)."""
-
-    l2: float = 0.0
-
-
-@dataclass
-class Config:
-    name: str
-    model: ModelConfig
-    seed: int = 0
-    data: DataConfig = field(default_factory=DataConfig)
-    loss: Component = field(default_factory=lambda: Component("softmax_cross_entropy"))
-    optimizer: Component = field(default_factory=lambda: Component("sgd", {"lr": 0.01}))
-    schedule: Component = field(default_factory=lambda: Component("constant"))
-    regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    source: str = field(default="<config>", compare=False)
-
-
-TOP_LEVEL_KEYS = [f.name for f in fields(Config) if f.name != "source"]
-DATA_KEYS = ["dataset", "validation", "normalize", "train_size"]
-NORMALIZATIONS = ["none", "scale", "standard"]  # data.normalize; npnet.data applies them
-
-
-def default(cls: type, name: str) -> Any:
-    """The default of dataclass `cls`'s field `name`, in the form a YAML config writes it
-    (a component as {name: ..., args...}): defaults are written once, in the dataclasses."""
-    spec = next(f for f in fields(cls) if f.name == name)
-    value = spec.default_factory() if spec.default is MISSING else spec.default
-    return {"name": value.name, **value.args} if isinstance(value, Component) else value
 
 
 def load_config(
@@ -240,6 +178,44 @@ class Checker:
             ),
         }
 
+    def augment(self, value: Any, path: str) -> dict[str, Any] | None:
+        """`{shift: 2, elastic: {sigma: 4}}` filled in to all four keys (0 / None: off)."""
+        if value is None:
+            return None
+        raw = self.mapping(value, path, ["shift", "rotate", "scale", "elastic"])
+        resolved: dict[str, Any] = {
+            "shift": self.check(f"{path}.shift", number, "shift", raw.get("shift", 0.0), low=0),
+            "rotate": self.check(
+                f"{path}.rotate", number, "rotate", raw.get("rotate", 0.0), low=0, high=180
+            ),
+            "scale": self.check(
+                f"{path}.scale",
+                number,
+                "scale",
+                raw.get("scale", 0.0),
+                low=0,
+                high=1,
+                high_open=True,
+            ),
+            "elastic": None,
+        }
+        if raw.get("elastic") is not None:
+            elastic = self.mapping(raw["elastic"], f"{path}.elastic", ["sigma", "alpha"])
+            resolved["elastic"] = {
+                "sigma": self.check(
+                    f"{path}.elastic.sigma",
+                    number,
+                    "sigma",
+                    elastic.get("sigma", 4.0),
+                    low=0,
+                    low_open=True,
+                ),
+                "alpha": self.check(
+                    f"{path}.elastic.alpha", number, "alpha", elastic.get("alpha", 34.0), low=0
+                ),
+            }
+        return resolved
+
     def layers(self, value: Any, path: str) -> list[dict[str, dict[str, Any]]]:
         """`[relu, {dense: {units: 10}}, ...]` as `[{"relu": {}}, {"dense": {"units": 10}}]`."""
         if not isinstance(value, list) or not value:
@@ -306,6 +282,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
             NORMALIZATIONS,
         ),
         train_size=train_size,
+        augment=c.augment(data_raw.get("augment"), "data.augment"),
         options={k: v for k, v in data_raw.items() if k not in DATA_KEYS},
     )
 

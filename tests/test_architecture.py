@@ -25,7 +25,16 @@ MAX_LINES = 400
 
 # (tier, rank inside the tier): an import must go to a lower tier, or to the same tier and a
 # rank no higher (the same package, or a base module below it).
-BASE = ["errors", "files", "registry", "validate", "compose", "config_yaml", "config"]
+BASE = [
+    "errors",
+    "files",
+    "registry",
+    "validate",
+    "compose",
+    "config_yaml",
+    "config_schema",
+    "config",
+]
 TIERS = {
     **{f"npnet.{name}": (0, rank) for rank, name in enumerate(BASE)},
     "npnet.functional": (1, 0),

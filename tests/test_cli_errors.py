@@ -26,7 +26,8 @@ CASES = [
         GOOD.replace("filters: 2", "filter: 2"),
         [],
         "FILE: model.layers[0].conv2d: unknown key 'filter'; did you mean 'filters'? "
-        "(valid keys for layer 'conv2d': filters, kernel, stride, padding, use_bias, init)",
+        "(valid keys for layer 'conv2d': filters, kernel, stride, padding, use_bias, init, "
+        "bias_init)",
     ),
     (
         "unknown layer",

@@ -93,9 +93,10 @@ def test_dense_without_input_grad_skips_dx_but_sets_grads():
 
 
 def test_dense_config_round_trip():
-    layer = LAYERS.build("dense", {"units": 7, "use_bias": False, "init": "xavier_uniform"})
+    init = {"name": "xavier_uniform", "gain": 2.0}
+    layer = LAYERS.build("dense", {"units": 7, "use_bias": False, "init": init})
     config = layer.get_config()
-    assert config == {"units": 7, "use_bias": False, "init": "xavier_uniform"}
+    assert config == {"units": 7, "use_bias": False, "init": init, "bias_init": "zeros"}
     assert type(layer)(**config).get_config() == config
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from npnet.cli.augment_figure import write_augmented_grid
 from npnet.cli.chapter_tables import (
     activation_tables,
     dataset_tables,
@@ -31,6 +32,7 @@ from npnet.cli.main import (
 from npnet.config import load_config
 from npnet.engine.listing import resolve_run_dir
 from npnet.errors import ConfigError
+from npnet.tools.augmentation import augmented_samples
 from npnet.tools.explain import (
     activation_table,
     describe_dataset,
@@ -64,10 +66,31 @@ def data(
     config: Annotated[Path, typer.Argument(help="YAML config whose data section is shown.")],
     set_: SetOption = None,
     data_dir: DataDirOption = None,
+    augment: Annotated[
+        bool,
+        typer.Option("--augment", help="Draw training images beside their data.augment warps."),
+    ] = False,
+    out: Annotated[Path, typer.Option(help="PNG the --augment grid is written to.")] = Path(
+        "augmented.png"
+    ),
 ) -> None:
     """A config's dataset as arrays: shapes, dtypes, min/max/mean/std of every split before
-    and after normalization, and the class counts."""
+    and after normalization, and the class counts. With --augment, a grid of training images
+    beside their random warps (what the network is fed) and the cost of one epoch's warps."""
 
+    if augment:
+        with user_errors():
+            result = augmented_samples(load_config(config, overrides(set_, data_dir=data_dir)))
+            write_augmented_grid(result, out)
+        console.print(
+            f"wrote {out}: {len(result['grid'])} training images, each beside "
+            f"{result['grid'].shape[1] - 1} warps. Warping all {result['train_examples']:,} "
+            f"training images in batches of {result['batch_size']} took "
+            f"{result['seconds_per_epoch']:.2f} s, {result['cpu_seconds_per_epoch']:.2f} s of "
+            "CPU (the cost per epoch)",
+            highlight=False,
+        )
+        return
     with user_errors():
         result = describe_dataset(load_config(config, overrides(set_, data_dir=data_dir)))
     for table in dataset_tables(result):

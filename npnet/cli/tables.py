@@ -200,13 +200,10 @@ def registry_tables() -> list[Table]:
         table.add_column("what it is")
         for name in registry.names():
             component = registry.get(name)
-            if registry is INITIALIZERS:
-                parameters = ""  # called by layers with shape and fan-in/out, not by configs
-            else:
-                parameters = ", ".join(
-                    p.name if p.default is p.empty else f"{p.name}={p.default!r}"
-                    for p in registry.parameters(name).values()
-                )
+            parameters = ", ".join(
+                p.name if p.default is p.empty else f"{p.name}={p.default!r}"
+                for p in registry.parameters(name).values()
+            )
             summary = " ".join((component.__doc__ or "").strip().split("\n\n")[0].split())
             table.add_row(name, escape(parameters), escape(summary))
         tables.append(table)

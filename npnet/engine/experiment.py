@@ -10,6 +10,7 @@ import numpy as np
 
 from npnet.config import Config
 from npnet.data import Dataset, load_dataset
+from npnet.data.augment import Augmenter
 from npnet.engine.preflight import check_memory, check_output, dry_step
 from npnet.errors import ConfigError
 from npnet.nn.loss import Loss
@@ -24,7 +25,8 @@ from npnet.registry import LOSSES, OPTIMIZERS, SCHEDULES
 class Experiment:
     """Everything built from a config: data, network, loss, optimizer, schedule.
 
-    With `train.threads` > 1 the network is a DataParallel: the same layers, run in slices."""
+    With `train.threads` > 1 the network is a DataParallel: the same layers, run in slices.
+    `augment` warps the training batches (`data.augment`; None: no augmentation)."""
 
     config: Config
     dataset: Dataset
@@ -32,6 +34,7 @@ class Experiment:
     loss: Loss
     optimizer: Optimizer
     schedule: Schedule
+    augment: Augmenter | None = None
 
 
 def random_streams(seed: int) -> tuple[np.random.Generator, ...]:
@@ -85,6 +88,12 @@ def build_experiment(config: Config, dataset: Dataset | None = None) -> Experime
     network's output against the data, and one dry training step."""
     dataset = dataset if dataset is not None else build_dataset(config)
     init_rng, _, _ = random_streams(config.seed)
+    augment = Augmenter.from_config(config.data.augment)
+    if augment is not None:
+        try:
+            augment.check_input_shape(dataset.input_shape)
+        except ConfigError as error:
+            raise ConfigError(f"{config.source}: {error}") from None
     net = build_network(config, dataset, init_rng)
     loss = LOSSES.build(config.loss.name, config.loss.args)
     check_output(config, dataset, net)
@@ -96,4 +105,5 @@ def build_experiment(config: Config, dataset: Dataset | None = None) -> Experime
         loss=loss,
         optimizer=OPTIMIZERS.build(config.optimizer.name, config.optimizer.args),
         schedule=SCHEDULES.build(config.schedule.name, config.schedule.args),
+        augment=augment,
     )

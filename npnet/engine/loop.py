@@ -8,8 +8,8 @@ Each step is the textbook one: forward, loss, backward, (L2, clipping), optimize
     grads["i.W"] += λ W                     # the gradient of 0.5·λ·Σ W²
     optimizer.step(params, grads)
 
-One seed drives three independent random streams (weights, shuffling, dropout), so the same
-config and seed give the same run, bit for bit, on the same machine.
+One seed drives three independent random streams (weights, data: shuffling and augmentation,
+dropout), so the same config and seed give the same run, bit for bit, on the same machine.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def train_epoch(exp: Experiment, shuffle_rng: np.random.Generator, callback: Cal
     norm_sums = dict.fromkeys(params, 0.0) if config.train.log_grad_norms else None
     for batch, start in enumerate(range(0, n, batch_size)):
         x, y = x_all[start : start + batch_size], y_all[start : start + batch_size]
+        if exp.augment is not None:  # a fresh warp of every batch, from the data stream
+            x = exp.augment(x, shuffle_rng)
         # A diverging step overflows; the check below reports that as one clear message,
         # so NumPy's overflow warnings would only be noise.
         with np.errstate(over="ignore", invalid="ignore"):

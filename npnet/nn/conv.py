@@ -60,9 +60,10 @@ class Conv2D(Layer):
 
     x (N, C, H, W) -> out (N, filters, OH, OW), OH = ⌊(H + pad_top + pad_bottom - kh) / sh⌋ + 1.
     W (filters, C, kh, kw) drawn by `init` with fan_in = C·kh·kw, fan_out = filters·kh·kw;
-    b (filters,) zeros. `padding` is an int, a pair, "valid" (0) or "same" (output as large as
-    the input; stride 1 only; an even kernel pads one more row/column at the bottom/right, as
-    PyTorch does).
+    b (filters,) drawn by `bias_init` (zeros) with the same fans; either initializer is a name
+    or a mapping with its parameters (npnet.nn.init). `padding` is an int, a pair, "valid" (0)
+    or "same" (output as large as the input; stride 1 only; an even kernel pads one more
+    row/column at the bottom/right, as PyTorch does).
     """
 
     def __init__(
@@ -72,7 +73,8 @@ class Conv2D(Layer):
         stride: int | list[int] = 1,
         padding: int | list[int] | str = 0,
         use_bias: bool = True,
-        init: str = "he_normal",
+        init: str | dict = "he_normal",
+        bias_init: str | dict = "zeros",
     ):
         super().__init__()
         self.filters = positive_int("filters", filters)
@@ -80,6 +82,7 @@ class Conv2D(Layer):
         self.stride = int_or_pair("stride", stride, positive_int)
         self.use_bias = boolean("use_bias", use_bias)
         self.init = check_initializer("init", init)
+        self.bias_init = check_initializer("bias_init", bias_init)
         self.kernel_hw = as_pair(self.kernel)
         self.stride_hw = as_pair(self.stride)
         if isinstance(padding, str):
@@ -123,7 +126,9 @@ class Conv2D(Layer):
         fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
         self.params = {"W": initialize(self.init, shape, fan_in, fan_out, rng, dtype)}
         if self.use_bias:
-            self.params["b"] = np.zeros(self.filters, dtype=dtype)
+            self.params["b"] = initialize(
+                self.bias_init, (self.filters,), fan_in, fan_out, rng, dtype
+            )
         return out_shape
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:

@@ -18,15 +18,23 @@ from npnet.validate import boolean, positive_int
 class Dense(Layer):
     """Fully connected: Z = X W + b.
 
-    x (N, in) -> out (N, units); W (in, units) drawn by the `init` initializer, b (units,)
-    zeros (left out when `use_bias` is false).
+    x (N, in) -> out (N, units); W (in, units) drawn by the `init` initializer, b (units,) by
+    `bias_init` (zeros; left out when `use_bias` is false). Either is a name or a mapping
+    with its parameters, e.g. `{name: normal, std: 1.0}` (npnet.nn.init).
     """
 
-    def __init__(self, units: int, use_bias: bool = True, init: str = "he_normal"):
+    def __init__(
+        self,
+        units: int,
+        use_bias: bool = True,
+        init: str | dict = "he_normal",
+        bias_init: str | dict = "zeros",
+    ):
         super().__init__()
         self.units = positive_int("units", units)
         self.use_bias = boolean("use_bias", use_bias)
         self.init = check_initializer("init", init)
+        self.bias_init = check_initializer("bias_init", bias_init)
         self.x: np.ndarray | None = None
 
     def output_shape(self, in_shape: Shape) -> Shape:
@@ -47,7 +55,9 @@ class Dense(Layer):
             "W": initialize(self.init, (features, self.units), features, self.units, rng, dtype)
         }
         if self.use_bias:
-            self.params["b"] = np.zeros(self.units, dtype=dtype)
+            self.params["b"] = initialize(
+                self.bias_init, (self.units,), features, self.units, rng, dtype
+            )
         return out_shape
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:

@@ -1,0 +1,36 @@
+"""The figure of `npnet data CONFIG --augment`: training images beside their random warps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from npnet.cli.plots import matplotlib_figure
+from npnet.engine import runs
+from npnet.errors import RunError
+
+
+def write_augmented_grid(result: dict[str, Any], out: Path) -> Path:
+    """One row per image (npnet.tools.augmentation.augmented_samples): the original in the
+    first column, then its warps, on one grey scale; written atomically to `out`."""
+    grid = result["grid"]
+    rows, columns = grid.shape[:2]
+    figure = matplotlib_figure()(
+        figsize=(1.1 * columns, 1.15 * rows), dpi=100, layout="constrained"
+    )
+    axes = figure.subplots(rows, columns, squeeze=False)
+    low, high = float(grid.min()), float(grid.max())
+    for r in range(rows):
+        for c in range(columns):
+            ax = axes[r, c]
+            ax.set_axis_off()
+            ax.imshow(grid[r, c, 0], cmap="gray", vmin=low, vmax=high)
+            if r == 0:
+                ax.set_title("original" if c == 0 else f"warp {c}", fontsize=8)
+        axes[r, 0].text(-4, 14, str(result["labels"][r]), fontsize=10, va="center")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(f"{out.parent}: cannot create the directory ({error.strerror})") from None
+    runs.atomic_write(out, lambda file: figure.savefig(file, format="png"))
+    return out
