@@ -171,6 +171,11 @@ class NpnetWorker:
         data = self.exp.dataset
         evaluate(self.exp.net, self.exp.loss, data.x_test, data.y_test, EVAL_BATCH, True)
 
+    def threads_used(self) -> dict[str, Any]:
+        """`train.threads: auto`'s choices: steps run with each number of slices at once."""
+        chooser = getattr(self.exp.net, "chooser", None)
+        return {} if chooser is None else {"slices_at_once_steps": dict(chooser.used)}
+
     def numpy_peaks(self) -> dict[str, float]:
         """Peak MB of NumPy allocations (tracemalloc) in one training step and in one
         evaluation batch of 1000: the network's working memory, without the dataset."""
@@ -273,6 +278,9 @@ class TorchWorker:
                 outs.append(out)
             float((torch.cat(outs).argmax(dim=1) == self.y_test).float().mean())
 
+    def threads_used(self) -> dict[str, Any]:
+        return {}
+
     def numpy_peaks(self) -> dict[str, float]:
         return {}  # PyTorch's tensors are not NumPy allocations: tracemalloc does not see them
 
@@ -297,7 +305,8 @@ def worker(framework: str, network: str, steps: int, threads: int | None) -> Non
     for line in sys.stdin:
         command = line.strip()
         if command == "memory":
-            reply = {**memory, "rss_peak_mb": peak_rss_mb(), **runner.numpy_peaks()}
+            reply = {**memory, "rss_peak_mb": peak_rss_mb(), **runner.threads_used()}
+            reply.update(runner.numpy_peaks())
         else:
             start = time.perf_counter()
             runner.train() if command == "train" else runner.infer()
