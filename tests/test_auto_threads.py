@@ -223,6 +223,11 @@ def test_train_prints_auto_and_equals_two_threads(write_config, tmp_path):
             np.testing.assert_array_equal(a[key], b[key])
     result = invoke("eval", auto_dir)
     assert result.exit_code == 0, result.output
+    threads = summaries[0]["threads"]
+    assert threads["slices"] == 2 and threads["blas_threads"] == 1
+    steps = sum(threads["slices_at_once_steps"].values())
+    assert steps == 2 * -(-summaries[0]["train_examples"] // 32)  # every step of 2 epochs
+    assert summaries[1]["threads"] == {"slices": 2, "blas_threads": 1}
 
 
 def test_train_says_how_a_dense_network_runs(write_config, tmp_path):
