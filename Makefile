@@ -37,8 +37,9 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)  ## time npnet against PyTorch (if installed) on MLP, CNN, LeNet-5; writes bench.json
-	$(BIN)/python benchmarks/bench.py
+bench: $(STAMP)  ## npnet vs PyTorch (if installed): MLP, CNN, LeNet-5, then the CNN at batch 16-512 (LOAD=1: one core kept busy)
+	$(BIN)/python benchmarks/bench.py $(if $(LOAD),--load)
+	$(BIN)/python benchmarks/scaling.py $(if $(LOAD),--load)
 
 .PHONY: photos
 photos: $(STAMP)  ## npnet predict on 1,000 MNIST test digits made into photos (RUN=... or the newest cnn run)

@@ -1,6 +1,6 @@
 """Training and inference speed and peak memory of npnet next to PyTorch, measured in one run.
 
-    .venv/bin/python benchmarks/bench.py [--quick] [--threads 2] [--out bench.json]
+    .venv/bin/python benchmarks/bench.py [--quick] [--load] [--threads N] [--out bench.json]
 
 Three networks on real MNIST, float32, batch 64, SGD with momentum 0.9 (lr 0.01):
 
@@ -27,14 +27,19 @@ Method:
   is why the "after data" baseline is shown too. For npnet also the peak of NumPy's own
   allocations (tracemalloc) during one training step and one inference batch of 1000,
   measured after the timings.
-- `--threads` caps the BLAS threads of npnet (threadpoolctl) and PyTorch's intra-op threads.
-  For the convolutional networks npnet's `train.threads` is `--threads` too, as in
-  configs/cnn.yaml: each batch runs in that many slices at once, BLAS on one thread in each.
-  The MLP keeps `train.threads: 1` and gives BLAS the threads: its time is in matrix products
-  that BLAS already spreads over the cores, and slices of 32 rows are slower (1.4 ms a step
-  against 0.64 ms).
-  Multithreaded BLAS degrades badly when the cores are busy, so the load average before and
-  after the run is recorded: compare runs only at similar load.
+- Threads, by default: npnet as a user gets it, `train.threads: auto` (npnet.nn.parallel:
+  image networks in two slices, run side by side or one after the other, whichever steps
+  faster; dense networks on one BLAS thread). PyTorch twice, with `torch.set_num_threads(1)`
+  and with one thread per core, and the reference is the faster of the two: the fastest plain
+  PyTorch loop. `--threads N` instead gives both libraries N threads as before (npnet:
+  `train.threads: N` for the convolutional networks, BLAS capped at N).
+- Each repeat is timed after a pause (`SETTLE`), so the threads the other worker just used
+  (OpenBLAS's and OpenMP's spin a while after their work) are asleep; and the MLP's repeat is
+  a whole epoch (938 steps, ~0.6 s): 100 steps of it took ~60 ms, short enough that those
+  spinning threads doubled PyTorch's figure (1.1-1.6 s an epoch against 0.58 s alone).
+- `--load`: one core kept busy throughout by a competing process (`sh -c 'while :; do :;
+  done'`) that the benchmark starts and stops itself: how both libraries fare on a shared
+  machine. The load average before and after the run is recorded either way.
 
 It checks nothing: it prints a table and writes every number (and each repeat's raw time) to
 JSON, bench.json by default.
@@ -43,6 +48,7 @@ JSON, bench.json by default.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -80,7 +86,10 @@ LENET = [
 ]
 MLP = ["flatten", {"dense": {"units": 128}}, "relu", {"dense": {"units": 10}}]
 NETWORKS = ["mlp", "cnn", "lenet"]
-SLICED = {"cnn", "lenet"}  # the networks npnet runs with train.threads = --threads
+SLICED = {"cnn", "lenet"}  # with --threads N, the networks npnet runs with train.threads = N
+EPOCH_REPEAT = {"mlp"}  # networks whose training repeat is a whole epoch (too quick otherwise)
+SETTLE = 0.3  # seconds of pause before each timed repeat, for the other worker's threads to sleep
+BUSY_LOOP = ["sh", "-c", "while :; do :; done"]
 
 
 def model_layers(network: str) -> list[Any]:
@@ -115,7 +124,7 @@ class NpnetWorker:
     """npnet as its users run it: a config, `build_experiment`, `train_epoch`, `evaluate`."""
 
     def __init__(
-        self, network: str, steps: int, threads: int, x_train, y_train, x_test, y_test
+        self, network: str, steps: int, threads: int | None, x_train, y_train, x_test, y_test
     ) -> None:
         from npnet.config import config_from_dict
         from npnet.data import Dataset
@@ -130,7 +139,7 @@ class NpnetWorker:
                 "train": {
                     "batch_size": BATCH,
                     "eval_batch_size": EVAL_BATCH,
-                    "threads": threads if network in SLICED else 1,
+                    "threads": "auto" if threads is None else threads if network in SLICED else 1,
                 },
             }
         )
@@ -161,6 +170,11 @@ class NpnetWorker:
 
         data = self.exp.dataset
         evaluate(self.exp.net, self.exp.loss, data.x_test, data.y_test, EVAL_BATCH, True)
+
+    def threads_used(self) -> dict[str, Any]:
+        """`train.threads: auto`'s choices: steps run with each number of slices at once."""
+        chooser = getattr(self.exp.net, "chooser", None)
+        return {} if chooser is None else {"slices_at_once_steps": dict(chooser.used)}
 
     def numpy_peaks(self) -> dict[str, float]:
         """Peak MB of NumPy allocations (tracemalloc) in one training step and in one
@@ -264,15 +278,20 @@ class TorchWorker:
                 outs.append(out)
             float((torch.cat(outs).argmax(dim=1) == self.y_test).float().mean())
 
+    def threads_used(self) -> dict[str, Any]:
+        return {}
+
     def numpy_peaks(self) -> dict[str, float]:
         return {}  # PyTorch's tensors are not NumPy allocations: tracemalloc does not see them
 
 
-def worker(framework: str, network: str, steps: int, threads: int) -> None:
-    """Answer the parent's commands ("train", "infer", "memory") on stdin, one JSON line each."""
+def worker(framework: str, network: str, steps: int, threads: int | None) -> None:
+    """Answer the parent's commands ("train", "infer", "memory") on stdin, one JSON line each.
+
+    `threads`: None for npnet's `train.threads: auto`; for PyTorch, its intra-op threads."""
     from threadpoolctl import threadpool_limits
 
-    # The cap stays on for the worker's life; PyTorch gets the same number of threads.
+    # An explicit cap stays on for the worker's life; PyTorch gets the same number of threads.
     limits = threadpool_limits(limits=threads, user_api="blas")
     data = load_mnist()
     memory = {"rss_after_data_mb": peak_rss_mb()}
@@ -286,7 +305,8 @@ def worker(framework: str, network: str, steps: int, threads: int) -> None:
     for line in sys.stdin:
         command = line.strip()
         if command == "memory":
-            reply = {**memory, "rss_peak_mb": peak_rss_mb(), **runner.numpy_peaks()}
+            reply = {**memory, "rss_peak_mb": peak_rss_mb(), **runner.threads_used()}
+            reply.update(runner.numpy_peaks())
         else:
             start = time.perf_counter()
             runner.train() if command == "train" else runner.infer()
@@ -302,9 +322,10 @@ def worker(framework: str, network: str, steps: int, threads: int) -> None:
 class Worker:
     """The parent's handle on a worker process."""
 
-    def __init__(self, framework: str, network: str, steps: int, threads: int) -> None:
+    def __init__(self, framework: str, network: str, steps: int, threads: int | None) -> None:
         command = [sys.executable, __file__, "--worker", framework, network]
-        command += ["--steps", str(steps), "--threads", str(threads)]
+        command += ["--steps", str(steps)]
+        command += [] if threads is None else ["--threads", str(threads)]
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
         )
@@ -349,20 +370,55 @@ def blas_info() -> list[dict[str, Any]]:
 
 
 def interleave(workers: dict[str, Worker], command: str, repeats: int) -> dict[str, list[float]]:
-    """Seconds of `repeats` runs of `command` per framework, taking turns; one untimed run
-    first (page faults, thread pools, first allocations)."""
+    """Seconds of `repeats` runs of `command` per framework, taking turns, each after a pause;
+    one untimed run first (page faults, thread pools, first allocations)."""
     for w in workers.values():
         w.ask(command)
     seconds: dict[str, list[float]] = {f: [] for f in workers}
     for _ in range(repeats):
         for f, w in workers.items():
+            time.sleep(SETTLE)
             seconds[f].append(w.ask(command)["seconds"])
     return seconds
 
 
+def worker_threads(options: argparse.Namespace) -> dict[str, int | None]:
+    """The workers of a network and their threads: npnet (None: `train.threads: auto`) and
+    PyTorch on one thread and on every core, or both on `--threads`."""
+    if options.threads is not None:
+        return {"npnet": options.threads, "torch": options.threads}
+    cores = available_cores()
+    torch_threads = {"torch": cores, "torch1": 1} if cores > 1 else {"torch": 1}
+    return {"npnet": None, **torch_threads}
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+@contextlib.contextmanager
+def busy_core(enabled: bool):
+    """With `enabled`, a process spinning on one core until the block ends."""
+    if not enabled:
+        yield
+        return
+    hog = subprocess.Popen(BUSY_LOOP)
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
 def measure(network: str, frameworks: list[str], options: argparse.Namespace) -> dict[str, Any]:
     """Every figure for one network, the frameworks' repeats interleaved."""
-    workers = {f: Worker(f, network, options.steps, options.threads) for f in frameworks}
+    steps = STEPS_PER_EPOCH if network in EPOCH_REPEAT else options.steps
+    threads = worker_threads(options)
+    if "torch" not in frameworks:
+        threads = {"npnet": threads["npnet"]}
+    workers = {
+        name: Worker(name.rstrip("1"), network, steps, count) for name, count in threads.items()
+    }
     try:
         train = interleave(workers, "train", options.repeats)
         infer = interleave(workers, "infer", options.infer_repeats)
@@ -371,9 +427,10 @@ def measure(network: str, frameworks: list[str], options: argparse.Namespace) ->
         for w in workers.values():
             w.close()
     result: dict[str, Any] = {}
-    for f in frameworks:
-        step = statistics.median(train[f]) / options.steps
+    for f in workers:
+        step = statistics.median(train[f]) / steps
         result[f] = {
+            "threads": threads[f],
             "train_seconds_per_epoch": step * STEPS_PER_EPOCH,
             "train_ms_per_step": 1e3 * step,
             "infer_seconds": statistics.median(infer[f]),
@@ -381,12 +438,19 @@ def measure(network: str, frameworks: list[str], options: argparse.Namespace) ->
             "infer_repeat_seconds": infer[f],
             **memory[f],
         }
-    if len(frameworks) == 2:
-        ours, theirs = result["npnet"], result["torch"]
-        result["ratio"] = {
-            key: ours[key] / theirs[key]
-            for key in ("train_seconds_per_epoch", "infer_seconds", "rss_after_training_mb")
+    if "torch" in result:
+        # The reference: the faster PyTorch (by thread count) for each figure.
+        torches = [result[f] for f in ("torch", "torch1") if f in result]
+        best = {
+            key: min(torches, key=lambda r, key=key: r[key])
+            for key in ("train_seconds_per_epoch", "infer_seconds")
         }
+        result["reference_threads"] = {key: r["threads"] for key, r in best.items()}
+        ours = result["npnet"]
+        result["ratio"] = {key: ours[key] / r[key] for key, r in best.items()}
+        result["ratio"]["rss_after_training_mb"] = (
+            ours["rss_after_training_mb"] / result["torch"]["rss_after_training_mb"]
+        )
     return result
 
 
@@ -395,8 +459,10 @@ def print_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     settings = report["settings"]
+    threads = settings["threads"] or "npnet auto, PyTorch 1 and all cores"
+    load = ", one core busy (--load)" if settings["load"] else ""
     title = (
-        f"npnet vs PyTorch, float32, batch {BATCH}, {settings['threads']} thread(s), "
+        f"npnet vs PyTorch, float32, batch {BATCH}, threads: {threads}{load}, "
         f"load {report['load_before'][0]:.2f} -> {report['load_after'][0]:.2f}"
     )
     table = Table(title=title)
@@ -404,8 +470,9 @@ def print_table(report: dict[str, Any]) -> None:
         table.add_column(column, justify="left" if column in ("network", "") else "right")
     for network, result in report["results"].items():
         rows = [("npnet", result["npnet"])]
-        if "torch" in result:
-            rows.append(("PyTorch", result["torch"]))
+        for name in ("torch", "torch1"):
+            if name in result:
+                rows.append((f"PyTorch {result[name]['threads']}t", result[name]))
         for label, r in rows:
             numpy_mb = (
                 f"{r['numpy_train_step_mb']:.0f} / {r['numpy_eval_batch_mb']:.0f}"
@@ -437,6 +504,7 @@ def print_table(report: dict[str, Any]) -> None:
         f"Training: median of {settings['repeats']} repeats of {settings['steps']} steps, "
         f"extrapolated to {STEPS_PER_EPOCH} steps (60,000 images). Inference: median of "
         f"{settings['infer_repeats']} passes over the 10,000 test images, batch {EVAL_BATCH}. "
+        "PyTorch Nt: on N threads; the ratio is against the faster PyTorch. "
         "Peak RSS (getrusage ru_maxrss) after training, in parentheses after inference too; "
         "it includes Python, the libraries and ~220 MB of MNIST. numpy MB: tracemalloc peak "
         f"of one training step / one inference batch of {EVAL_BATCH}."
@@ -446,7 +514,10 @@ def print_table(report: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and repeats")
-    parser.add_argument("--threads", type=int, default=2, help="BLAS / PyTorch threads")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="BLAS / PyTorch threads (default: auto)"
+    )
+    parser.add_argument("--load", action="store_true", help="keep one core busy meanwhile")
     parser.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON output")
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=NETWORKS)
     parser.add_argument("--steps", type=int, default=None, help="training steps per repeat")
@@ -460,10 +531,14 @@ def main() -> None:
     options.infer_repeats = 2 if options.quick else 5
     frameworks = ["npnet", "torch"] if torch_version() else ["npnet"]
     load_before = os.getloadavg()
-    results = {network: measure(network, frameworks, options) for network in options.networks}
+    with busy_core(options.load):
+        results = {network: measure(network, frameworks, options) for network in options.networks}
     report = {
         "settings": {
             "threads": options.threads,
+            "load": options.load,
+            "settle_seconds": SETTLE,
+            "epoch_repeat_networks": sorted(EPOCH_REPEAT),
             "npnet_sliced_networks": sorted(SLICED),
             "batch_size": BATCH,
             "steps": options.steps,

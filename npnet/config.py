@@ -305,8 +305,13 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
     regularization_raw = c.mapping(raw.get("regularization"), "regularization", ["l2"])
     train_raw = c.mapping(raw.get("train"), "train", [f.name for f in fields(TrainConfig)])
     train = TrainConfig(**train_raw)
-    for key in ("epochs", "batch_size", "eval_batch_size", "threads"):
+    for key in ("epochs", "batch_size", "eval_batch_size"):
         c.check(f"train.{key}", positive_int, key, getattr(train, key))
+    threads = train.threads
+    if threads != "auto" and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise c.error("train.threads", f"'threads' must be a positive int or auto, got {threads!r}")
     c.check("train.shuffle", boolean, "shuffle", train.shuffle)
     c.check("train.log_grad_norms", boolean, "log_grad_norms", train.log_grad_norms)
     if train.clip_grad_norm is not None:

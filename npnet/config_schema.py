@@ -47,7 +47,9 @@ class TrainConfig:
     # {"metric": "val_loss" | "val_accuracy", "patience": int, "min_delta": float} or None
     early_stopping: dict[str, Any] | None = None
     log_grad_norms: bool = False  # per-parameter gradient norms per epoch, in grad_norms.csv
-    threads: int = 1  # slices of each batch run at once, one thread each (npnet.nn.parallel)
+    # slices of each batch run at once, one thread each, or "auto": as fast as the machine's
+    # free cores allow, the numbers fixed by the network alone (npnet.nn.parallel)
+    threads: int | str = "auto"
 
 
 @dataclass

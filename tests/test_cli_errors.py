@@ -104,7 +104,7 @@ CASES = [
         "zero threads",
         GOOD.replace("batch_size: 32", "batch_size: 32, threads: 0"),
         [],
-        "FILE: train.threads: 'threads' must be a positive int, got 0",
+        "FILE: train.threads: 'threads' must be a positive int or auto, got 0",
     ),
     (
         "override without a value",

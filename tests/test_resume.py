@@ -52,7 +52,7 @@ def metrics_without_time(run_dir):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in runs.read_metrics(run_dir)]
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, "auto"])
 def test_interrupted_then_resumed_equals_uninterrupted(write_config, tmp_path, threads):
     # With two threads, each slice's dropout masks and batch norm's running statistics (from
     # the sums over both slices) must come back on resume too.

@@ -3,6 +3,7 @@ the epochs table at the end; a Callback of the training loop."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from npnet.cli.tables import epochs_table, model_table, number, percent
 from npnet.data import Dataset
 from npnet.engine.callbacks import Callback
 from npnet.nn.network import Network
-from npnet.nn.parallel import DataParallel, available_cores
+from npnet.nn.parallel import DataParallel, available_cores, threads_line
 
 
 class TrainingProgress(Callback):
@@ -33,6 +34,8 @@ class TrainingProgress(Callback):
         self.progress: Progress | None = None
         self.rows: list[dict[str, Any]] = []  # every epoch of the run, for the final table
         self.task = None
+        self.net: Network | None = None
+        self.used: Counter = Counter()  # steps so far with each number of slices at once
         self.loss_sum = 0.0
         self.correct_sum = 0.0
         self.seen = 0
@@ -47,10 +50,10 @@ class TrainingProgress(Callback):
             f"data: {dataset.name}, {len(dataset.x_train):,} train / {len(dataset.x_val):,} "
             f"validation / {len(dataset.x_test):,} test samples of shape {dataset.input_shape}"
         )
-        if isinstance(net, DataParallel):
-            self.console.print(
-                f"threads: {net.threads} (each batch in {net.threads} slices at once)"
-            )
+        self.net = net
+        if threads_line(net):
+            self.console.print(f"threads: {threads_line(net)}", highlight=False)
+        if isinstance(net, DataParallel) and net.chooser is None:
             cores = available_cores()
             if net.threads > cores:
                 self.console.print(
@@ -94,9 +97,19 @@ class TrainingProgress(Callback):
             f"epoch {row['epoch']}/{self.epochs}  "
             f"train loss {number(row['train_loss'])} acc {percent(row['train_accuracy'])}  "
             f"val loss {number(row['val_loss'])} acc {percent(row['val_accuracy'])}  "
-            f"lr {row['lr']:.3g}  {row['seconds']:.1f}s",
+            f"lr {row['lr']:.3g}  {row['seconds']:.1f}s{self.slices_at_once()}",
             highlight=False,
         )
+
+    def slices_at_once(self) -> str:
+        """`train.threads: auto`'s choices in the epoch: "  slices at once: 2 x 840, 1 x 19"."""
+        chooser = getattr(self.net, "chooser", None)
+        if chooser is None or len(chooser.candidates) == 1:
+            return ""
+        epoch = chooser.used - self.used
+        self.used = Counter(chooser.used)
+        counts = ", ".join(f"{n} x {epoch[n]}" for n in chooser.candidates if epoch[n])
+        return f"  slices at once: {counts}"
 
     def on_train_end(self, summary: dict[str, Any]) -> None:
         self.stop()

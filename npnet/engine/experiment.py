@@ -15,7 +15,7 @@ from npnet.engine.preflight import check_memory, check_output, dry_step
 from npnet.errors import ConfigError
 from npnet.nn.loss import Loss
 from npnet.nn.network import Network
-from npnet.nn.parallel import DataParallel
+from npnet.nn.parallel import DataParallel, auto_parallel
 from npnet.optim.optimizer import Optimizer
 from npnet.optim.schedule import Schedule
 from npnet.registry import LOSSES, OPTIMIZERS, SCHEDULES
@@ -78,8 +78,11 @@ def build_network(
 
 
 def build_model(config: Config, net: Network) -> Network:
-    """`net`, run in `train.threads` slices at once when there are more than one."""
+    """`net`, run in `train.threads` slices at once when there are more than one, or the way
+    `auto_parallel` picks for this machine."""
     threads = config.train.threads
+    if threads == "auto":
+        return auto_parallel(net)
     return net if threads == 1 else DataParallel(net, threads)
 
 

@@ -41,6 +41,7 @@ from npnet.engine.state import TrainingState
 from npnet.errors import NpnetError, RunError
 from npnet.functional.regularization import l2_penalty_gradient
 from npnet.nn.network import is_weight
+from npnet.nn.parallel import threads_record
 from npnet.optim.clip import clip_grad_norm
 
 
@@ -367,6 +368,7 @@ def summarize(
         "seconds_per_epoch": round(sum(r["seconds"] for r in rows) / len(rows), 3)
         if rows
         else None,
+        "threads": threads_record(exp.net),
         "seed": config.seed,
         "inputs": describe_inputs(exp.dataset).to_dict(),
         "npnet_version": npnet.__version__,

@@ -21,14 +21,24 @@ the whole batch's gradient, up to the order of the float32 additions.
 A layer whose training pass mixes the samples of a batch (batch norm) takes its sums over the
 batch through `layer.batch_sum`; here that is a `SliceSum`, which waits for every slice's part
 and returns the total, so the statistics stay the whole batch's.
+
+How many slices run at once (`workers`, 1 to `threads`) changes nothing but the time: each
+slice computes the same numbers on whichever thread it runs, and the sums over the slices are
+added in slice order. `train.threads: auto` (`auto_parallel`) uses that: the number of slices
+is fixed by the network, and a `FastestChoice` picks, as training runs, whether they run side
+by side or one after the other (the faster when another process holds a core). BLAS threads
+are not switched that way: OpenBLAS's float32 products give other bits on another number of
+threads (a 64x784 by 784x128 product does), so within a run they stay fixed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -37,6 +47,9 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from npnet.nn.network import Network
+from npnet.nn.threads import FastestChoice
+
+AUTO_SLICES = 2  # `train.threads: auto` cuts the batch of a network with image layers in two
 
 
 def available_cores() -> int:
@@ -52,22 +65,107 @@ def blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def one_blas_thread() -> contextlib.AbstractContextManager:
+    """BLAS on one thread inside the block, as it was after it."""
+    return blas_controller().limit(limits=1, user_api="blas")
+
+
+def has_image_layers(net: Network) -> bool:
+    """Whether some layer works on (C, H, W) images: convolution, pooling, their ReLUs. Their
+    elementwise passes run on one core each, so slices of the batch on several cores pay."""
+    return any(len(layer.out_shape) == 3 for layer in net.layers)
+
+
+def auto_parallel(net: Network, cores: int | None = None) -> Network:
+    """`train.threads: auto`: `net` run the fast way for this machine, with numbers that depend
+    only on the network (so a run resumes, or repeats, bit for bit wherever it runs).
+
+    A network with image layers runs in AUTO_SLICES slices, BLAS on one thread in each; as it
+    trains, a FastestChoice decides whether the slices run side by side on separate cores or
+    one after the other (which changes no number). A network of dense layers runs whole,
+    BLAS on one thread: two BLAS threads gain it ~20% on an idle machine and lose 3x to 6x
+    when another process holds a core, and cannot be dropped mid-run without changing the
+    numbers.
+    """
+    cores = available_cores() if cores is None else cores
+    if not has_image_layers(net):
+        return OneBlasThread(net)
+    model = DataParallel(net, AUTO_SLICES)
+    model.chooser = FastestChoice(sorted({min(AUTO_SLICES, cores), 1}, reverse=True))
+    return model
+
+
+def threads_line(net: Network) -> str | None:
+    """How `net` uses the cores, in words, for `npnet train` to print; None for a plain
+    network (BLAS as the environment set it)."""
+    if isinstance(net, OneBlasThread):
+        return (
+            "auto: each batch whole, BLAS on 1 thread (dense layers: a second BLAS thread "
+            "gains little on an idle machine and loses 3-6x when another process holds a core)"
+        )
+    if not isinstance(net, DataParallel):
+        return None
+    if net.chooser is None:
+        return f"{net.threads} (each batch in {net.threads} slices at once)"
+    if len(net.chooser.candidates) == 1:
+        return f"auto: each batch in {net.threads} slices, one after the other (1 free core)"
+    return (
+        f"auto: each batch in {net.threads} slices, BLAS on 1 thread in each; the slices run "
+        "side by side, or one after the other while that steps faster (timed as it trains: "
+        "another process may hold a core)"
+    )
+
+
+def threads_record(net: Network) -> dict[str, Any]:
+    """How a run used the cores, for its summary (its numbers depend on the slices, not on
+    how many ran at once): slices per batch, BLAS threads, and under `auto` the steps run
+    with each number of slices at once (in this process: a resumed run counts its own)."""
+    if isinstance(net, OneBlasThread):
+        return {"slices": 1, "blas_threads": 1}
+    if not isinstance(net, DataParallel):
+        return {"slices": 1, "blas_threads": "as the environment set it"}
+    record: dict[str, Any] = {"slices": net.threads, "blas_threads": 1}
+    if net.chooser is not None:
+        used = net.chooser.used
+        record["slices_at_once_steps"] = {str(n): used[n] for n in net.chooser.candidates}
+    return record
+
+
+class OneBlasThread(Network):
+    """`net`'s layers, run whole with BLAS on one thread."""
+
+    def __init__(self, net: Network) -> None:
+        super().__init__(net.layers, net.input_shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        with one_blas_thread():
+            return super().forward(x, training)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        with one_blas_thread():
+            return super().backward(grad_out)
+
+
 class SliceSum:
     """A sum over all the slices of a batch, computed where each slice's thread needs it.
 
     `total(slice_index, part)` blocks until every slice has given its part, then returns the
-    sum of all the parts, added in slice order, so every thread gets the same numbers.
+    sum of all the parts, added in slice order, so every thread gets the same numbers. While
+    it waits, a slice gives back its turn (`turns`), so fewer turns than slices never hang.
     """
 
-    def __init__(self, slices: int) -> None:
+    def __init__(self, slices: int, turns: threading.Semaphore) -> None:
         self.parts: list[Any] = [None] * slices
         self.barrier = threading.Barrier(slices)
+        self.turns = turns
 
     def total(self, slice_index: int, part: Any) -> Any:
         self.parts[slice_index] = part
+        self.turns.release()
         self.barrier.wait()  # every part is in
         result = functools.reduce(lambda a, b: a + b, self.parts)
         self.barrier.wait()  # everyone has read the parts before the next sum overwrites them
+        self.turns.acquire()
         return result
 
 
@@ -79,6 +177,9 @@ class DataParallel(Network):
     in the calling thread, so the run does not depend on which thread goes first; batch norm
     computes its statistics over all the slices (`SliceSum`) and updates its running
     statistics once, from the first slice.
+
+    `workers` slices run at once (all of them unless set lower); with a `chooser`, it is the
+    chooser's pick for each training step, and each step's time goes back to the chooser.
     """
 
     def __init__(self, net: Network, threads: int) -> None:
@@ -89,20 +190,30 @@ class DataParallel(Network):
         # Its own threads, which end when it is collected: slices waiting for each other's
         # sums must never queue behind another network's in a shared pool.
         self.pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="npnet")
+        self.workers = threads
+        self.chooser: FastestChoice | None = None
+        self.step_started = 0.0
         self.replicas: list[Network] = []
         self.bounds: list[int] = []
         self.slice_sum: SliceSum | None = None
+        self.mixing = False  # the slices exchange sums (batch norm in training)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if training and self.chooser is not None:
+            self.workers = self.chooser.current
+            self.step_started = time.perf_counter()
         slices = np.array_split(x, min(self.threads, len(x)))
         self.bounds = list(np.cumsum([len(xs) for xs in slices])[:-1])
-        self.slice_sum = SliceSum(len(slices))
+        self.slice_sum = SliceSum(len(slices), threading.Semaphore(self.workers))
+        self.mixing = training and any(layer.mixes_batch for layer in self.layers)
         self.replicas = [self.replicate(index, training) for index in range(len(slices))]
         return np.concatenate(self.run(lambda net, xs: net.forward(xs, training), slices))
 
     def backward(self, grad_out: np.ndarray) -> None:
         """Fill the grads of each slice's layers; `gradients()` sums them."""
         self.run(lambda net, grads: net.backward(grads), np.split(grad_out, self.bounds))
+        if self.chooser is not None:
+            self.chooser.record(time.perf_counter() - self.step_started)
 
     def gradients(self) -> dict[str, np.ndarray]:
         total: dict[str, np.ndarray] = {}
@@ -126,11 +237,16 @@ class DataParallel(Network):
 
     def run(self, task: Callable[[Network, np.ndarray], Any], slices: list[np.ndarray]) -> list:
         """`task(replica, slice)` for each slice: the first in this thread, the others in the
-        pool; all of them have finished when this returns or raises."""
+        pool, at most `workers` at a time; all have finished when this returns or raises."""
+        pairs = list(zip(self.replicas, slices, strict=True))
+        if self.workers == 1 and not self.mixing:  # one after the other, no hand-offs
+            with one_blas_thread():
+                return [task(*pair) for pair in pairs]
         error_state = np.geterr()  # NumPy's is per thread: the workers take the caller's
+        turns = self.slice_sum.turns
 
         def in_thread(replica: Network, xs: np.ndarray) -> Any:
-            with np.errstate(**error_state):
+            with np.errstate(**error_state), turns:
                 try:
                     return task(replica, xs)
                 except BaseException:
@@ -139,8 +255,7 @@ class DataParallel(Network):
                     self.slice_sum.barrier.abort()
                     raise
 
-        with blas_controller().limit(limits=1, user_api="blas"):
-            pairs = list(zip(self.replicas, slices, strict=True))
+        with one_blas_thread():
             futures: list[Future] = []
             broken = None
             try:

@@ -26,9 +26,12 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def thread_budget(workers: int, train_threads: int) -> tuple[int, int]:
-    """(the cap on train.threads, BLAS threads) of each of `workers` workers."""
+def thread_budget(workers: int, train_threads: int | str) -> tuple[int, int]:
+    """(the cap on train.threads, BLAS threads) of each of `workers` workers; under `auto`
+    every slice runs on one BLAS thread."""
     per_worker = max(1, cores() // workers)
+    if train_threads == "auto":
+        return per_worker, 1
     threads = min(train_threads, per_worker)
     return per_worker, max(1, per_worker // threads)
 
@@ -47,7 +50,7 @@ class Worker:
 class Workers:
     """Start, watch and interrupt the worker processes."""
 
-    def __init__(self, sweep_dir: Path, count: int, train_threads: int):
+    def __init__(self, sweep_dir: Path, count: int, train_threads: int | str):
         self.sweep_dir, self.count = sweep_dir, count
         self.threads, self.blas = thread_budget(count, train_threads)
         self.running: list[Worker] = []

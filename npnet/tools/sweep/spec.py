@@ -292,11 +292,14 @@ def overridden_checked(
 
 def trial_config(sweep: Sweep, params: dict[str, Any], name: str, threads_cap: int) -> Config:
     """The base config with the fixed values and one trial's `params`, named `name`, with
-    `train.threads` capped at `threads_cap` so parallel workers do not oversubscribe cores."""
+    `train.threads` capped at `threads_cap` so parallel workers do not oversubscribe cores
+    (`auto` is left as it is: its numbers do not depend on the cores it finds)."""
     raw = overridden(sweep.base_config, {**sweep.fixed, **params}, sweep.source)
     raw["name"] = name
     train = raw.setdefault("train", {})
-    train["threads"] = min(train.get("threads", 1), threads_cap)
+    threads = train.get("threads", "auto")
+    if threads != "auto":
+        train["threads"] = min(threads, threads_cap)
     return config_from_dict(raw, f"{sweep.source} (trial {name})")
 
 

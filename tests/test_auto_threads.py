@@ -1,0 +1,235 @@
+"""`train.threads: auto`: the chooser's policy on hand-made step times; how many slices run at
+once never changes a number (dropout, batch norm and updates included); what auto builds for
+a network and a machine; a real `npnet train` prints its choice and equals `threads: 2`."""
+
+import json
+
+import numpy as np
+import pytest
+from test_cli import invoke, train_tiny
+from test_parallel import BN_CNN, CNN, build
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from npnet.config import load_config
+from npnet.engine.experiment import build_model
+from npnet.nn.losses import SoftmaxCrossEntropy
+from npnet.nn.parallel import DataParallel, OneBlasThread, auto_parallel
+from npnet.nn.threads import FastestChoice
+from npnet.optim.optimizers import SGD
+
+# --- the chooser, fed exact step times ----------------------------------------------------
+
+
+def feed(chooser, seconds_of):
+    """One step: the time `seconds_of(setting)` of the setting the chooser runs; returns it."""
+    setting = chooser.current
+    chooser.record(seconds_of[setting])
+    return setting
+
+
+def test_a_trial_takes_turns_then_keeps_the_fastest():
+    chooser = FastestChoice([2, 1], samples=3, recheck=10, warmup=1)
+    times = {2: 0.010, 1: 0.014}
+    runs = [feed(chooser, times) for _ in range(7)]
+    assert runs == [2, 2, 1, 2, 1, 2, 1]  # the untimed first step, then turns
+    assert chooser.current == 2 and chooser.baseline == pytest.approx(0.010)
+    assert [feed(chooser, times) for _ in range(10)] == [2] * 10
+    assert chooser.current == 2  # its recheck is due: a new trial, the kept setting first
+
+
+def test_the_other_setting_is_kept_once_it_is_faster():
+    chooser = FastestChoice([2, 1], samples=2, recheck=4, warmup=0)
+    idle, busy = {2: 0.010, 1: 0.015}, {2: 0.020, 1: 0.013}
+    for _ in range(4):
+        feed(chooser, idle)
+    assert chooser.current == 2
+    # another process takes a core: the step jumps past 1.5x the baseline, a trial follows
+    for _ in range(5):
+        feed(chooser, busy)
+    assert chooser.in_trial
+    for _ in range(4):
+        feed(chooser, busy)
+    assert chooser.current == 1 and not chooser.in_trial
+
+
+def test_recheck_interval_doubles_while_the_same_setting_wins():
+    chooser = FastestChoice([2, 1], samples=1, recheck=3, max_recheck=12, warmup=0)
+    times = {2: 0.01, 1: 0.02}
+    intervals = []
+    for _ in range(60):
+        if not chooser.in_trial and chooser.steps_left == chooser.recheck:
+            intervals.append(chooser.recheck)
+        feed(chooser, times)
+    assert intervals[:4] == [3, 6, 12, 12]
+
+
+def test_a_hopeless_setting_gets_no_more_turns_in_the_trial():
+    chooser = FastestChoice([2, 1], samples=3, warmup=0)
+    times = {2: 0.01, 1: 0.25}  # 25x: what spinning BLAS threads on a busy core cost
+    runs = [feed(chooser, times) for _ in range(4)]
+    assert runs == [2, 1, 2, 2]
+    assert not chooser.in_trial and chooser.current == 2
+
+
+def test_one_candidate_is_never_timed_against_itself():
+    chooser = FastestChoice([1, 1])
+    assert chooser.candidates == [1] and not chooser.in_trial
+    assert [feed(chooser, {1: 0.01}) for _ in range(3)] == [1, 1, 1]
+    with pytest.raises(ValueError, match="at least one"):
+        FastestChoice([])
+
+
+# --- slices at once change only the time ----------------------------------------------------
+
+
+def train(model, steps=6, batch=10, seed=1):
+    """`steps` SGD steps with momentum; the losses, outputs, parameters and buffers after."""
+    rng = np.random.default_rng(seed)
+    loss, optimizer = SoftmaxCrossEntropy(), SGD(lr=0.1, momentum=0.9)
+    losses, outs = [], []
+    for _ in range(steps):
+        x, y = rng.normal(size=(batch, 1, 8, 8)), rng.integers(0, 10, size=batch)
+        outs.append(model.forward(x, training=True))
+        losses.append(loss.forward(outs[-1], y))
+        model.backward(loss.backward())
+        optimizer.step(model.parameters(), model.gradients())
+    outs.append(model.forward(rng.normal(size=(25, 1, 8, 8))))  # evaluation in slices too
+    state = {**model.parameters(), **model.buffers()}
+    return losses, outs, {k: v.copy() for k, v in state.items()}
+
+
+DROPOUT_CNN = [*CNN[:3], {"dropout": {"rate": 0.3}}, *CNN[3:]]
+
+
+@pytest.mark.parametrize("specs", [DROPOUT_CNN, BN_CNN], ids=["dropout", "batch_norm"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_slices_at_once_change_no_number(specs, dtype):
+    def run(workers=None, chooser=None):
+        net = build(specs, dtype)
+        net.set_noise_rng(np.random.default_rng(7))
+        model = DataParallel(net, 2)
+        model.workers = workers or model.workers
+        model.chooser = chooser
+        return train(model)
+
+    side_by_side = run()
+    one_after_the_other = run(workers=1)
+    # a chooser retried every step switches back and forth between the two
+    switching = FastestChoice([2, 1], samples=1, recheck=1, warmup=0)
+    switched = run(chooser=switching)
+    assert switching.used[1] > 0 and switching.used[2] > 0
+    for other in (one_after_the_other, switched):
+        assert other[0] == side_by_side[0]
+        for a, b in zip(other[1], side_by_side[1], strict=True):
+            np.testing.assert_array_equal(a, b)
+        for key, value in side_by_side[2].items():
+            np.testing.assert_array_equal(other[2][key], value)
+
+
+def test_one_slice_at_a_time_survives_a_failing_slice():
+    model = DataParallel(build(BN_CNN), 2)
+    model.workers = 1
+    with pytest.raises(ValueError):
+        model.forward(np.zeros((4, 1, 12, 12)), training=True)  # dense gets the wrong size
+    out = model.forward(np.zeros((4, 1, 8, 8)), training=True)  # and the next step runs
+    assert out.shape == (4, 10)
+
+
+# --- what auto builds ----------------------------------------------------------------------
+
+
+def blas_threads():
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_auto_slices_image_networks_and_times_the_choice_only_with_free_cores():
+    model = auto_parallel(build(CNN), cores=2)
+    assert isinstance(model, DataParallel) and model.threads == 2
+    assert model.chooser.candidates == [2, 1]
+    one_core = auto_parallel(build(CNN), cores=1)
+    assert one_core.threads == 2 and one_core.chooser.candidates == [1]
+    # the same slices whatever the cores: the same numbers
+    np.testing.assert_array_equal(train(model)[2]["6.W"], train(one_core)[2]["6.W"])
+
+
+def test_auto_runs_dense_networks_whole_on_one_blas_thread():
+    net = build([{"flatten": {}}, {"dense": {"units": 10}}])
+    model = auto_parallel(net, cores=2)
+    assert isinstance(model, OneBlasThread)
+    assert model.parameters().keys() == net.parameters().keys()
+    before = blas_threads()
+    seen = []
+    dense = model.layers[1]
+    forward = dense.forward
+    dense.forward = lambda x, training: (seen.append(blas_threads()), forward(x, training))[1]
+    train(model, steps=1)
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
+    # the same numbers as the bare network on one BLAS thread
+    specs = [{"flatten": {}}, {"dense": {"units": 10}}]
+    with threadpool_limits(limits=1, user_api="blas"):
+        bare = train(build(specs))
+    np.testing.assert_array_equal(train(auto_parallel(build(specs)))[2]["1.W"], bare[2]["1.W"])
+
+
+def test_auto_is_the_default_and_an_explicit_number_is_obeyed(write_config):
+    config = load_config(write_config("name: a\nmodel: {layers: [flatten]}\n"))
+    assert config.train.threads == "auto"
+    net = build(CNN)
+    assert isinstance(build_model(config, net), DataParallel)
+    config.train.threads = 1
+    assert build_model(config, net) is net  # BLAS as the environment set it
+    config.train.threads = 3
+    model = build_model(config, net)
+    assert model.threads == model.workers == 3 and model.chooser is None
+
+
+def test_threads_must_be_a_positive_int_or_auto(write_config):
+    from npnet.errors import ConfigError
+
+    path = write_config("name: a\nmodel: {layers: [flatten]}\ntrain: {threads: many}\n")
+    with pytest.raises(ConfigError, match="'threads' must be a positive int or auto, got 'many'"):
+        load_config(path)
+
+
+# --- npnet train ---------------------------------------------------------------------------
+
+TINY_CNN = """\
+name: tiny-cnn
+data: {dataset: digits, validation: 200, normalize: scale}
+model:
+  layers:
+    - conv2d: {filters: 4, kernel: 3, padding: 1}
+    - relu
+    - max_pool2d: {size: 2}
+    - flatten
+    - dense: {units: 10}
+optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
+train: {epochs: 2, batch_size: 32}
+"""
+
+
+def test_train_prints_auto_and_equals_two_threads(write_config, tmp_path):
+    auto_dir, result = train_tiny(write_config, tmp_path, text=TINY_CNN)
+    assert "threads: auto: each batch in 2 slices" in result.stdout
+    two_dir, result = train_tiny(write_config, tmp_path, "--set", "train.threads=2", text=TINY_CNN)
+    assert "threads: 2 (each batch in 2 slices at once)" in result.stdout
+    assert (auto_dir / "weights.npz").read_bytes() != b""
+    summaries = [json.loads((d / "summary.json").read_text()) for d in (auto_dir, two_dir)]
+    for key in ("test_accuracy", "test_loss", "best_val_accuracy"):
+        assert summaries[0][key] == summaries[1][key]
+    with np.load(auto_dir / "weights.npz") as a, np.load(two_dir / "weights.npz") as b:
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    result = invoke("eval", auto_dir)
+    assert result.exit_code == 0, result.output
+    threads = summaries[0]["threads"]
+    assert threads["slices"] == 2 and threads["blas_threads"] == 1
+    steps = sum(threads["slices_at_once_steps"].values())
+    assert steps == 2 * -(-summaries[0]["train_examples"] // 32)  # every step of 2 epochs
+    assert summaries[1]["threads"] == {"slices": 2, "blas_threads": 1}
+
+
+def test_train_says_how_a_dense_network_runs(write_config, tmp_path):
+    _, result = train_tiny(write_config, tmp_path)
+    assert "threads: auto: each batch whole, BLAS on 1 thread" in result.stdout
