@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from npnet.cli.plots import matplotlib_figure
-from npnet.engine import runs
-from npnet.errors import RunError
+from npnet.cli.figure import matplotlib_figure, save_figure
 
 
 def write_augmented_grid(result: dict[str, Any], out: Path) -> Path:
@@ -28,9 +26,4 @@ def write_augmented_grid(result: dict[str, Any], out: Path) -> Path:
             if r == 0:
                 ax.set_title("original" if c == 0 else f"warp {c}", fontsize=8)
         axes[r, 0].text(-4, 14, str(result["labels"][r]), fontsize=10, va="center")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunError(f"{out.parent}: cannot create the directory ({error.strerror})") from None
-    runs.atomic_write(out, lambda file: figure.savefig(file, format="png"))
-    return out
+    return save_figure(figure, out)

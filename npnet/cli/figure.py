@@ -8,9 +8,11 @@ figure is drawn, so `import npnet` never needs it. Figures use matplotlib's obje
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from npnet.errors import NpnetError
+from npnet.engine import runs
+from npnet.errors import NpnetError, RunError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,3 +39,13 @@ def matplotlib_figure() -> type[Figure]:
 
 def new_figure(figure_class: type[Figure], size: tuple[float, float] = FIGSIZE) -> Figure:
     return figure_class(figsize=size, dpi=DPI, layout="constrained")
+
+
+def save_figure(figure: Figure, out: Path) -> Path:
+    """Write `figure` as a PNG to `out`, atomically, its directory created if needed."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(f"{out.parent}: cannot create the directory ({error.strerror})") from None
+    runs.atomic_write(out, lambda file: figure.savefig(file, format="png"))
+    return out

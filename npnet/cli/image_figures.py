@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from npnet.cli.figure import matplotlib_figure, new_figure
+from npnet.cli.figure import matplotlib_figure, new_figure, save_figure
 from npnet.config import Config
-from npnet.engine import runs
 from npnet.engine.metrics import predicted_classes
-from npnet.errors import RunError
 from npnet.functional.activations import sigmoid, softmax
 
 if TYPE_CHECKING:
@@ -132,9 +130,4 @@ def feature_maps_figure(figure_class: type[Figure], result: dict[str, Any]) -> F
 def write_feature_maps(result: dict[str, Any], out: Path) -> Path:
     """Write the feature-map grid to `out` (atomically, its directory created if needed)."""
     figure = feature_maps_figure(matplotlib_figure(), result)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunError(f"{out.parent}: cannot create the directory ({error.strerror})") from None
-    runs.atomic_write(out, lambda file: figure.savefig(file, format="png"))
-    return out
+    return save_figure(figure, out)
