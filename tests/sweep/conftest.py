@@ -96,9 +96,10 @@ def sweep_file(tmp_path):
     """Write the tiny base config and a sweep file over it (`body` is YAML after `base:`)."""
     (tmp_path / "tiny.yaml").write_text(TINY_BASE)
 
-    def write(body: str, name: str = "sweep.yaml") -> Path:
+    def write(body: str, name: str = "sweep.yaml", heartbeat_seconds: int = 2) -> Path:
         path = tmp_path / name
-        path.write_text(f"name: tiny-search\nbase: tiny.yaml\nheartbeat_seconds: 2\n{body}")
+        header = f"name: tiny-search\nbase: tiny.yaml\nheartbeat_seconds: {heartbeat_seconds}\n"
+        path.write_text(header + body)
         return path
 
     return write
