@@ -94,6 +94,34 @@ def test_max_pool_matches_the_reference(shape, size, stride, dtype, ties):
     )
 
 
+TILED_CASES = [(2, 3, 4, 4), (1, 2, 6, 6), (3, 1, 6, 9), (2, 2, 8, 4)]  # H, W multiples of k
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", TILED_CASES)
+def test_tiled_max_pool_matches_the_reference(shape, dtype, ties):
+    """The two-stage offsets of windows that tile the image, against their plain loops and
+    against the argmax form: the same maxima, the same first maximum, the same dx."""
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 3, size=shape) if ties else rng.standard_normal(shape)
+    x = x.astype(dtype)
+    size = 2 if shape[3] % 3 else 3
+    out, rows, columns = pooling.max_pool2d_tiled_forward(x, size)
+    ref_out, ref_rows, ref_columns = ref.max_pool2d_tiled(x, size)
+    np.testing.assert_array_equal(out, ref_out, "out: ours vs ref")
+    np.testing.assert_array_equal(rows, ref_rows, "rows: ours vs ref")
+    np.testing.assert_array_equal(columns, ref_columns, "columns: ours vs ref")
+    _, argmax = ref.max_pool2d(x, size, size)
+    winning_row = np.arange(out.shape[2])[:, None] * size + rows  # h = i·k + p
+    q = np.take_along_axis(columns, winning_row.astype(np.intp), axis=2)
+    np.testing.assert_array_equal(rows.astype(int) * size + q, argmax, "p·k + q vs argmax")
+    g = rng.standard_normal(out.shape).astype(dtype)
+    dx = pooling.max_pool2d_tiled_backward(g, rows, columns, size)
+    np.testing.assert_array_equal(dx, ref.max_pool2d_tiled_backward(g, rows, columns, size))
+    np.testing.assert_array_equal(dx, ref.max_pool2d_backward(g, x, size, size), "dx vs argmax")
+
+
 def test_the_reference_max_pool_takes_the_first_maximum():
     """By hand: in [[1, 2], [2, 2]] the first 2 (offset 1) takes the gradient, not a later
     one; so a fast path keeping the last maximum would fail the comparison above."""
