@@ -61,6 +61,37 @@ def test_im2col_and_col2im_match_the_reference(x_shape, w_shape, stride, padding
     )
 
 
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_col2im_with_the_images_last_matches_the_reference(x_shape, w_shape, stride, padding):
+    """The layout conv2d_backward uses, (C·kh·kw, OH, OW, N), against the plain loops and,
+    bit for bit, against `col2im` (the same adds in the same order)."""
+    rng = np.random.default_rng(7)
+    kernel = w_shape[2:]
+    cols_shape = conv.im2col(np.zeros(x_shape), kernel, stride, padding).shape
+    n, rows, (oh, ow) = x_shape[0], cols_shape[1], ref_output_hw(x_shape, kernel, stride, padding)
+    dcols = rng.standard_normal((rows, oh, ow, n))
+    as_per_image = dcols.transpose(3, 0, 1, 2).reshape(n, rows, oh * ow)
+    dx = conv.col2im_images_last(dcols, x_shape, kernel, stride, padding)
+    assert dx.flags.c_contiguous
+    np.testing.assert_allclose(
+        dx,
+        ref.col2im(as_per_image, x_shape, kernel, stride, padding),
+        rtol=1e-12,
+        atol=1e-12,
+        err_msg="ours vs ref",
+    )
+    np.testing.assert_array_equal(dx, conv.col2im(as_per_image, x_shape, kernel, stride, padding))
+
+
+def ref_output_hw(x_shape, kernel, stride, padding):
+    """(OH, OW) of a convolution, from the reference's own rule."""
+    (top, bottom), (left, right) = padding
+    return (
+        ref.output_size(x_shape[2] + top + bottom, kernel[0], stride[0]),
+        ref.output_size(x_shape[3] + left + right, kernel[1], stride[1]),
+    )
+
+
 # (x shape, size, stride): exact tilings, overlapping windows, windows that leave a border
 POOL_CASES = [
     ((2, 3, 4, 4), 2, 2),
