@@ -13,7 +13,11 @@ over the k² window views, each strided in both directions.
 
 Fast path: when the windows tile the image exactly (s = k dividing H and W) every pixel
 lies in exactly one window, so the backward writes each pixel once into an uninitialized
-array instead of zero-filling and accumulating. Both paths compute the same numbers.
+array instead of zero-filling and accumulating. Both paths compute the same numbers. The
+max-pool layer then also runs `max_pool2d_tiled_forward`/`_backward`: the k pixels of a
+window's row are k consecutive floats, so the row stage is k long 1-D passes over the
+whole batch, and the first maximum is kept as (row, column) offsets, not assembled into
+p·k + q: the same numbers again, in fewer and longer passes.
 
 `reference.py` holds every pass here as plain loops over the windows, to read and to test
 against (tests/test_reference.py, ties included).
