@@ -44,6 +44,24 @@ def test_conv2d_matches_the_reference(x_shape, w_shape, stride, padding):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12, err_msg=f"{name}: ours vs ref")
 
 
+@pytest.mark.parametrize("fold_max_rows", [0, 32, 1000], ids=["bias-pass", "default", "fold"])
+@pytest.mark.parametrize("channels", [1, 4])  # 9 and 36 rows per column
+def test_conv2d_with_the_bias_in_the_product_or_after_it(channels, fold_max_rows, monkeypatch):
+    """The bias as a last row of ones in the columns (few rows) or as a pass over the output
+    (more rows): both the reference's numbers, and the columns kept are the im2col columns."""
+    monkeypatch.setattr(conv, "FOLD_BIAS_MAX_ROWS", fold_max_rows)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, channels, 6, 5))
+    W, b = rng.standard_normal((2, channels, 3, 3)), rng.standard_normal(2)
+    padding = ((1, 1), (1, 1))
+    out, cols = conv.conv2d_forward(x, W, b, 1, padding)
+    np.testing.assert_allclose(out, ref.conv2d(x, W, b, (1, 1), padding), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(cols, ref.im2col(x, (3, 3), (1, 1), padding))
+    np.testing.assert_allclose(
+        conv.conv2d(x, W, b, 1, padding), out, rtol=1e-12, atol=1e-12, err_msg="eval pass"
+    )
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
 def test_im2col_and_col2im_match_the_reference(x_shape, w_shape, stride, padding):
     rng = np.random.default_rng(2)
