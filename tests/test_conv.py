@@ -121,14 +121,14 @@ def test_gradient_check_catches_a_col2im_that_forgets_overlaps(monkeypatch):
         (kh, kw), (sh, sw), (pad_h, pad_w) = kernel, stride, padding
         oh = F.conv_output_size(h, kh, sh, pad_h)
         ow = F.conv_output_size(w, kw, sw, pad_w)
-        dcols = dcols.reshape(c, kh, kw, n, oh, ow)
-        dxp = np.zeros((c, n, h + sum(pad_h), w + sum(pad_w)))
+        dcols = dcols.reshape(c, kh, kw, oh, ow, n)
+        dxp = np.zeros((c, h + sum(pad_h), w + sum(pad_w), n))
         for p in range(kh):
             for q in range(kw):
-                dxp[:, :, p : p + sh * oh : sh, q : q + sw * ow : sw] = dcols[:, p, q]
-        return dxp[:, :, pad_h[0] : pad_h[0] + h, pad_w[0] : pad_w[0] + w].transpose(1, 0, 2, 3)
+                dxp[:, p : p + sh * oh : sh, q : q + sw * ow : sw] = dcols[:, p, q]
+        return dxp[:, pad_h[0] : pad_h[0] + h, pad_w[0] : pad_w[0] + w].transpose(3, 0, 1, 2)
 
-    monkeypatch.setattr(F, "col2im", overwriting_col2im)
+    monkeypatch.setattr(F, "col2im_images_last", overwriting_col2im)
     layer = built((2, 5, 5), filters=3, kernel=3, padding=1)
     errors = check_layer(layer, np.random.default_rng(0).standard_normal((2, 2, 5, 5)))
     assert errors["x"] > 0.1
@@ -139,7 +139,7 @@ def test_no_input_grad_skips_col2im(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("col2im must not run when input_grad is False")
 
-    monkeypatch.setattr(F, "col2im", fail)
+    monkeypatch.setattr(F, "col2im_images_last", fail)
     layer = built((1, 6, 6), filters=2, kernel=3)
     layer.input_grad = False
     out = layer.forward(np.ones((2, 1, 6, 6)), training=True)

