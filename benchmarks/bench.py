@@ -37,9 +37,9 @@ Method:
   (OpenBLAS's and OpenMP's spin a while after their work) are asleep; and the MLP's repeat is
   a whole epoch (938 steps, ~0.6 s): 100 steps of it took ~60 ms, short enough that those
   spinning threads doubled PyTorch's figure (1.1-1.6 s an epoch against 0.58 s alone).
-- `--load`: one core kept busy throughout by a competing process (`sh -c 'while :; do :;
-  done'`) that the benchmark starts and stops itself: how both libraries fare on a shared
-  machine. The load average before and after the run is recorded either way.
+- `--load`: one core kept busy throughout by a competing process (a shell loop that spins
+  while the benchmark lives) that the benchmark starts and stops itself: how both libraries
+  fare on a shared machine. The load average before and after the run is recorded either way.
 
 It checks nothing: it prints a table and writes every number (and each repeat's raw time) to
 JSON, bench.json by default.
@@ -89,7 +89,6 @@ NETWORKS = ["mlp", "cnn", "lenet"]
 SLICED = {"cnn", "lenet"}  # with --threads N, the networks npnet runs with train.threads = N
 EPOCH_REPEAT = {"mlp"}  # networks whose training repeat is a whole epoch (too quick otherwise)
 SETTLE = 0.3  # seconds of pause before each timed repeat, for the other worker's threads to sleep
-BUSY_LOOP = ["sh", "-c", "while :; do :; done"]
 
 
 def model_layers(network: str) -> list[Any]:
@@ -402,7 +401,9 @@ def busy_core(enabled: bool):
     if not enabled:
         yield
         return
-    hog = subprocess.Popen(BUSY_LOOP)
+    # It spins only while this process lives, so a benchmark killed from outside (where this
+    # `finally` never runs) does not leave a core busy behind it.
+    hog = subprocess.Popen(["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do :; done"])
     try:
         yield
     finally:

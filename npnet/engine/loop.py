@@ -65,15 +65,18 @@ def train_epoch(exp: Experiment, shuffle_rng: np.random.Generator, callback: Cal
     config, data, net = exp.config, exp.dataset, exp.net
     n = len(data.x_train)
     order = shuffle_rng.permutation(n) if config.train.shuffle else np.arange(n)
-    # Gather once per epoch: contiguous batches are then free slices.
-    x_all, y_all = data.x_train[order], data.y_train[order]
     batch_size = config.train.batch_size
     classify = data.num_classes is not None
     params = net.parameters()
     total_loss, total_correct = 0.0, 0
     norm_sums = dict.fromkeys(params, 0.0) if config.train.log_grad_norms else None
     for batch, start in enumerate(range(0, n, batch_size)):
-        x, y = x_all[start : start + batch_size], y_all[start : start + batch_size]
+        # Gathered batch by batch, not as one shuffled copy of the split per epoch: a fresh
+        # copy that size (188 MB for MNIST) is first-touched memory every epoch, which
+        # NumPy asks the kernel to back with huge pages, and where those must be compacted
+        # the copy stalls for 1-2 s (docs/performance.md). The same batches, the same numbers.
+        index = order[start : start + batch_size]
+        x, y = data.x_train[index], data.y_train[index]
         if exp.augment is not None:  # a fresh warp of every batch, from the data stream
             x = exp.augment(x, shuffle_rng)
         # A diverging step overflows; the check below reports that as one clear message,
