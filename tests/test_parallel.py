@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_info
 from npnet.engine.experiment import build_model
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
-from npnet.nn.parallel import DataParallel
+from npnet.nn.parallel import DataParallel, one_blas_thread
 
 CNN = [
     {"conv2d": {"filters": 4, "kernel": 3, "padding": 1}},
@@ -205,3 +205,32 @@ def test_each_data_parallel_has_its_own_threads_and_they_end_with_it():
             break
         threading.Event().wait(0.01)
     assert threading.active_count() <= before
+
+
+def test_blocks_of_two_threads_take_turns_and_restore_the_blas_threads():
+    """A (this thread) is inside when B starts: B enters only after A has left, has BLAS on
+    one thread inside, and leaves it as it was. Without the turns, B's limit is dropped
+    (threadpoolctl lets one thread at a time set OpenBLAS's: A's) and B's exit, restoring
+    the one thread it found, leaves BLAS on one."""
+
+    def blas_threads() -> list[int]:
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    a_left, seen = threading.Event(), {}
+
+    def b() -> None:
+        with one_blas_thread():
+            seen["a had left"] = a_left.is_set()
+            seen["inside b"] = blas_threads()
+
+    before = blas_threads()
+    if max(before) == 1:
+        pytest.skip("BLAS runs on one thread here: nothing to restore")
+    thread = threading.Thread(target=b)
+    with one_blas_thread():
+        thread.start()
+        thread.join(0.3)  # B waits for its turn
+        a_left.set()
+    thread.join(10)
+    assert seen == {"a had left": True, "inside b": [1] * len(before)}
+    assert blas_threads() == before

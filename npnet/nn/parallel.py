@@ -65,9 +65,17 @@ def blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def one_blas_thread() -> contextlib.AbstractContextManager:
+# threadpoolctl's limits are process-wide, and it honours them from one thread at a time (a
+# limit set or restored by a second thread while the first holds one is silently dropped), so
+# blocks of different threads take turns; the same thread may nest them.
+BLAS_LIMIT_TURNS = threading.RLock()
+
+
+@contextlib.contextmanager
+def one_blas_thread():
     """BLAS on one thread inside the block, as it was after it."""
-    return blas_controller().limit(limits=1, user_api="blas")
+    with BLAS_LIMIT_TURNS, blas_controller().limit(limits=1, user_api="blas"):
+        yield
 
 
 def has_image_layers(net: Network) -> bool:
