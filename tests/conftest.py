@@ -1,11 +1,19 @@
 """Shared fixtures. Tests never download: NPNET_NO_DOWNLOAD is set for the whole session."""
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 os.environ["NPNET_NO_DOWNLOAD"] = "1"
+
+# A test suite started in the background by a non-interactive shell (`make test &`, nohup)
+# inherits SIGINT ignored, and so would every process it starts: Python then installs no
+# KeyboardInterrupt handler and the Ctrl-C tests' SIGINTs do nothing. The tests need Ctrl-C
+# as a terminal delivers it; their child processes get the default back from this handler.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
