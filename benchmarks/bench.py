@@ -200,6 +200,23 @@ class NpnetWorker:
         return peaks
 
 
+def torch_cnn_layers(nn: Any, shape: tuple[int, int, int]) -> list[Any]:
+    """configs/cnn.yaml's network in PyTorch, for (C, H, W) inputs."""
+    c, h, w = shape
+    return [
+        nn.Conv2d(c, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * (h // 4) * (w // 4), 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    ]
+
+
 class TorchWorker:
     """The same network, data and loop in PyTorch (float32, CPU)."""
 
@@ -211,18 +228,7 @@ class TorchWorker:
         torch.manual_seed(0)
         layers = {
             "mlp": lambda: [nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)],
-            "cnn": lambda: [
-                nn.Conv2d(1, 16, 3, padding=1),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-                nn.Conv2d(16, 32, 3, padding=1),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-                nn.Flatten(),
-                nn.Linear(32 * 7 * 7, 128),
-                nn.ReLU(),
-                nn.Linear(128, 10),
-            ],
+            "cnn": lambda: torch_cnn_layers(nn, (1, 28, 28)),
             "lenet": lambda: [
                 nn.Conv2d(1, 6, 5, padding=2),
                 nn.ReLU(),

@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench import OPTIMIZER, SETTLE, available_cores, busy_core, model_layers
+from bench import (
+    OPTIMIZER,
+    SETTLE,
+    available_cores,
+    busy_core,
+    model_layers,
+    torch_cnn_layers,
+)
 
 SHAPE = (3, 32, 32)
 EPOCH_IMAGES = 50_000
@@ -93,21 +100,9 @@ class Torch:
         import torch
         from torch import nn
 
-        c, h, w = SHAPE
         self.torch, self.batch, self.threads = torch, batch, threads
         torch.manual_seed(0)
-        self.model = nn.Sequential(
-            nn.Conv2d(c, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(32 * (h // 4) * (w // 4), 128),
-            nn.ReLU(),
-            nn.Linear(128, 10),
-        )
+        self.model = nn.Sequential(*torch_cnn_layers(nn, SHAPE))
         args = {k: v for k, v in OPTIMIZER.items() if k != "name"}
         self.optimizer = torch.optim.SGD(self.model.parameters(), **args)
         self.loss = nn.CrossEntropyLoss()
