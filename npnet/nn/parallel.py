@@ -1,5 +1,5 @@
 """Data parallelism on one machine: the slices of a batch run through the network at once,
-one thread each.
+one core each.
 
     model = DataParallel(net, threads=2)    # a Network, sharing net's layers and parameters
     out = model.forward(x, training=True)   # x[:N/2] and x[N/2:] through the layers at once
@@ -11,6 +11,12 @@ NumPy releases the GIL inside its loops and BLAS calls, so the threads really us
 cores. That pays for a convolutional network, whose time goes to elementwise passes NumPy runs
 on one core (im2col, pooling, ReLU); not for a small MLP, whose matrix products BLAS already
 spreads over the cores. While the slices run, BLAS keeps to one thread in each.
+
+On Linux the slices after the first run in forked processes (npnet.nn.slice_process), which
+compute exactly what a thread would: threads share one GIL, which every NumPy call holds for
+the Python around it, so two slices in threads keep waiting for each other (cnn.yaml's step:
+0.83x the time of threads in processes, docs/performance.md). Batch norm's slices stay in
+threads: they exchange sums in the middle of a pass.
 
 Each slice goes through its own shallow copies of the layers, made afresh for every forward
 pass: they share the parameter arrays, so an optimizer step or a loaded checkpoint reaches all
@@ -47,6 +53,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from npnet.nn.network import Network
+from npnet.nn.slice_process import SliceProcess, fork_available
 from npnet.nn.threads import FastestChoice
 
 AUTO_SLICES = 2  # `train.threads: auto` cuts the batch of a network with image layers in two
@@ -117,9 +124,10 @@ def threads_line(net: Network) -> str | None:
         return f"{net.threads} (each batch in {net.threads} slices at once)"
     if len(net.chooser.candidates) == 1:
         return f"auto: each batch in {net.threads} slices, one after the other (1 free core)"
+    beside = "in processes side by side" if net.forks else "side by side"
     return (
         f"auto: each batch in {net.threads} slices, BLAS on 1 thread in each; the slices run "
-        "side by side, or one after the other while that steps faster (timed as it trains: "
+        f"{beside}, or one after the other while that steps faster (timed as it trains: "
         "another process may hold a core)"
     )
 
@@ -205,6 +213,12 @@ class DataParallel(Network):
         self.bounds: list[int] = []
         self.slice_sum: SliceSum | None = None
         self.mixing = False  # the slices exchange sums (batch norm in training)
+        # Side by side, the slices after the first run in processes of their own where fork
+        # is safe (`SliceProcess`: no GIL shared with this thread). Not for batch norm: its
+        # slices exchange sums as they run, and its running statistics change here.
+        self.forks = fork_available() and not any(layer.mixes_batch for layer in self.layers)
+        self.processes: list[SliceProcess] = []
+        self.in_processes = False  # how the last forward pass ran its slices
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if training and self.chooser is not None:
@@ -215,20 +229,43 @@ class DataParallel(Network):
         self.slice_sum = SliceSum(len(slices), threading.Semaphore(self.workers))
         self.mixing = training and any(layer.mixes_batch for layer in self.layers)
         self.replicas = [self.replicate(index, training) for index in range(len(slices))]
-        return np.concatenate(self.run(lambda net, xs: net.forward(xs, training), slices))
+        self.in_processes = self.forks and 1 < len(slices) <= self.workers
+        if not self.in_processes:
+            return np.concatenate(self.run(lambda net, xs: net.forward(xs, training), slices))
+        self.fork_for(slices[1:])
+        parameters = self.parameters()
+
+        def start(worker: SliceProcess, replica: Network, xs: np.ndarray) -> None:
+            rngs = [layer.rng for layer in replica.layers if layer.stochastic] if training else None
+            worker.start_forward(xs, training, rngs, parameters)
+
+        def first(xs: np.ndarray) -> np.ndarray:
+            return self.replicas[0].forward(xs, training)
+
+        return np.concatenate(self.run_in_processes(start, first, slices))
 
     def backward(self, grad_out: np.ndarray) -> None:
         """Fill the grads of each slice's layers; `gradients()` sums them."""
-        self.run(lambda net, grads: net.backward(grads), np.split(grad_out, self.bounds))
+        parts = np.split(grad_out, self.bounds)
+        if self.in_processes:
+
+            def start(worker: SliceProcess, replica: Network, grads: np.ndarray) -> None:
+                worker.start_backward(grads)
+
+            self.run_in_processes(start, self.replicas[0].backward, parts)
+        else:
+            self.run(lambda net, grads: net.backward(grads), parts)
         if self.chooser is not None:
             self.chooser.record(time.perf_counter() - self.step_started)
 
     def gradients(self) -> dict[str, np.ndarray]:
-        total: dict[str, np.ndarray] = {}
-        for replica in self.replicas:
-            for key, grad in replica.gradients().items():
-                total[key] = total[key] + grad if key in total else grad
-        return total
+        """dL/dθ of the batch: the slices' gradients added in slice order."""
+        parts = [self.replicas[0].gradients()]
+        if self.in_processes:
+            parts += [worker.gradients() for worker in self.processes[: len(self.replicas) - 1]]
+        else:
+            parts += [replica.gradients() for replica in self.replicas[1:]]
+        return {key: functools.reduce(np.add, [part[key] for part in parts]) for key in parts[0]}
 
     def replicate(self, slice_index: int, training: bool) -> Network:
         """Copies of the layers for one slice, sharing their parameters; dropout gets its own
@@ -242,6 +279,47 @@ class DataParallel(Network):
                     layer.batch_sum = functools.partial(self.slice_sum.total, slice_index)
                     layer.updates_running_statistics = slice_index == 0
         return Network(layers, self.input_shape)
+
+    def run_in_processes(
+        self,
+        start: Callable[[SliceProcess, Network, np.ndarray], None],
+        first: Callable[[np.ndarray], Any],
+        parts: list[np.ndarray],
+    ) -> list:
+        """`start(process, replica, part)` for each part but the first, each in its process,
+        then `first(parts[0])` in this thread, then each process's answer, in slice order."""
+        workers = self.processes[: len(parts) - 1]
+        try:
+            for worker, replica, part in zip(workers, self.replicas[1:], parts[1:], strict=True):
+                start(worker, replica, part)
+            with one_blas_thread():
+                results = [first(parts[0])]
+            results += [worker.finish() for worker in workers]
+        except BaseException:
+            # A process may still be computing, and its answer would come out of step with
+            # the next request: stop them all; the next pass forks fresh ones.
+            self.stop_processes()
+            raise
+        return results
+
+    def fork_for(self, parts: list[np.ndarray]) -> None:
+        """A process for each part whose shared inputs hold it: one forked for a part too
+        large for the last (an evaluation batch after the training ones). Outside the BLAS
+        block, whose lock the child would inherit."""
+        for index, part in enumerate(parts):
+            if index < len(self.processes) and self.processes[index].fits(part):
+                continue
+            worker = SliceProcess(Network(self.layers, self.input_shape), part)
+            if index < len(self.processes):
+                self.processes[index].close()
+                self.processes[index] = worker
+            else:
+                self.processes.append(worker)
+
+    def stop_processes(self) -> None:
+        for worker in self.processes:
+            worker.close()
+        self.processes = []
 
     def run(self, task: Callable[[Network, np.ndarray], Any], slices: list[np.ndarray]) -> list:
         """`task(replica, slice)` for each slice: the first in this thread, the others in the
