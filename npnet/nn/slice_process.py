@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import mmap
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -172,7 +173,9 @@ def serve(
     grads: dict[str, np.ndarray],
     inputs: np.ndarray,
 ) -> None:
-    """The child: answer forward and backward requests on `conn` until it closes."""
+    """The child: answer forward and backward requests on `conn` until it closes, then exit
+    at once: none of the caller's clean-up (its atexit handlers, flushing its copies of
+    stdout and stderr, whose locks another thread may have held at the fork) runs here."""
     parent_end.close()  # so the parent's exit closes the pipe for good
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's handler: `stop` ends it
@@ -186,8 +189,8 @@ def serve(
         try:
             spin_until_readable(conn)
             kind, array, training, rngs, error_state = conn.recv()
-        except (EOFError, OSError):
-            return
+        except (EOFError, OSError):  # the caller closed the pipe, or is gone
+            os._exit(0)
         if kind == "forward":
             array = inputs[:array].copy()  # a copy: the layers may keep it for the backward pass
         try:
@@ -210,6 +213,6 @@ def serve(
         try:
             conn.send(reply)
         except OSError:  # the caller is gone
-            return
+            os._exit(0)
         except Exception as unpicklable:  # an error that does not pickle
             conn.send(("error", RuntimeError(f"{reply[1]!r} (not picklable: {unpicklable})")))
