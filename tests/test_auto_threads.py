@@ -14,6 +14,7 @@ from npnet.config import load_config
 from npnet.engine.experiment import build_model
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.parallel import DataParallel, OneBlasThread, auto_parallel
+from npnet.nn.slice_process import fork_available
 from npnet.nn.threads import FastestChoice
 from npnet.optim.optimizers import SGD
 
@@ -227,7 +228,9 @@ def test_train_prints_auto_and_equals_two_threads(write_config, tmp_path):
     assert threads["slices"] == 2 and threads["blas_threads"] == 1
     steps = sum(threads["slices_at_once_steps"].values())
     assert steps == 2 * -(-summaries[0]["train_examples"] // 32)  # every step of 2 epochs
-    assert summaries[1]["threads"] == {"slices": 2, "blas_threads": 1}
+    side_by_side_in = "processes" if fork_available() else "threads"
+    expected = {"slices": 2, "blas_threads": 1, "side_by_side_in": side_by_side_in}
+    assert summaries[1]["threads"] == expected
 
 
 def test_train_says_how_a_dense_network_runs(write_config, tmp_path):

@@ -134,13 +134,15 @@ def threads_line(net: Network) -> str | None:
 
 def threads_record(net: Network) -> dict[str, Any]:
     """How a run used the cores, for its summary (its numbers depend on the slices, not on
-    how many ran at once): slices per batch, BLAS threads, and under `auto` the steps run
-    with each number of slices at once (in this process: a resumed run counts its own)."""
+    how many ran at once or where): slices per batch, BLAS threads, whether slices side by
+    side run in processes or threads, and under `auto` the steps run with each number of
+    slices at once (in this process: a resumed run counts its own)."""
     if isinstance(net, OneBlasThread):
         return {"slices": 1, "blas_threads": 1}
     if not isinstance(net, DataParallel):
         return {"slices": 1, "blas_threads": "as the environment set it"}
     record: dict[str, Any] = {"slices": net.threads, "blas_threads": 1}
+    record["side_by_side_in"] = "processes" if net.forks else "threads"
     if net.chooser is not None:
         used = net.chooser.used
         record["slices_at_once_steps"] = {str(n): used[n] for n in net.chooser.candidates}
