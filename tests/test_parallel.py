@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_info
 from npnet.engine.experiment import build_model
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
-from npnet.nn.parallel import DataParallel, one_blas_thread
+from npnet.nn.parallel import DataParallel, one_blas_thread, slice_bounds, split_at
 
 CNN = [
     {"conv2d": {"filters": 4, "kernel": 3, "padding": 1}},
@@ -159,8 +159,8 @@ def test_a_failing_slice_frees_the_others_and_its_error_reaches_the_caller(faili
     def fail(part):
         raise error
 
-    def replicate_with_a_failing_slice(index, training):
-        replica = replicate(index, training)
+    def replicate_with_a_failing_slice(index, training, rngs):
+        replica = replicate(index, training, rngs)
         if index == failing_slice:
             replica.layers[1].batch_sum = fail
         return replica
@@ -234,3 +234,12 @@ def test_blocks_of_two_threads_take_turns_and_restore_the_blas_threads():
     thread.join(10)
     assert seen == {"a had left": True, "inside b": [1] * len(before)}
     assert blas_threads() == before
+
+
+def test_slices_are_cut_where_array_split_cuts():
+    for rows in range(1, 20):
+        for slices in range(1, min(rows, 5) + 1):
+            x = np.arange(rows)
+            expected = np.array_split(x, slices)
+            got = split_at(x, slice_bounds(rows, slices))
+            assert [list(a) for a in got] == [list(a) for a in expected]

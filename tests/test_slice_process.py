@@ -171,8 +171,8 @@ def test_ctrl_c_in_the_callers_slice_stops_the_children():
     def ctrl_c(*args):
         raise KeyboardInterrupt
 
-    def interrupted_first_slice(index, training):
-        replica = replicate(index, training)
+    def interrupted_first_slice(index, training, rngs):
+        replica = replicate(index, training, rngs)
         if index == 0:
             replica.forward = ctrl_c  # after the children got their slices
         return replica
