@@ -17,8 +17,8 @@ The parameters go through shared memory: the caller copies its current values in
 forward pass (so an optimizer step, a loaded checkpoint or a new array all reach the child)
 and reads the child's gradients from shared arrays. So do the inputs, up to the rows of the
 slice the child was made for (`fits`); the small messages (outputs, dL/dout) go through a
-pipe. Each side waits for the other's answer polling for a few milliseconds (yielding the
-core between polls) before it sleeps: on a machine whose idle cores halt, waking a sleeping
+pipe. Each side waits for the other's answer spinning for a
+few milliseconds before it sleeps: on a machine whose idle cores halt, waking a sleeping
 process costs about as long as the gap between two passes. Dropout's generators are sent
 with each forward pass, so the masks are those the caller drew. The child ignores Ctrl-C
 (the caller decides what an interrupt stops) and ends when the caller closes the pipe, stops
@@ -153,12 +153,10 @@ class SliceProcess:
 
 def spin_until_readable(conn: Connection) -> None:
     """Poll `conn` for up to SPIN_SECONDS, so that a message arriving soon finds this
-    process awake; the blocking read after it sleeps if none did. Between polls the core
-    goes to any other process that wants it (a busy machine's, or the other slice's when they
-    share one core): cnn.yaml's step 0.95x the time of plain polling idle, 0.93x under load."""
+    process awake; the blocking read after it sleeps if none did."""
     deadline = time.perf_counter() + SPIN_SECONDS
     while not conn.poll() and time.perf_counter() < deadline:
-        os.sched_yield()
+        pass
 
 
 def stop(conn: Connection, process: multiprocessing.process.BaseProcess) -> None:
