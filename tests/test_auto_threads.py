@@ -236,3 +236,15 @@ def test_train_prints_auto_and_equals_two_threads(write_config, tmp_path):
 def test_train_says_how_a_dense_network_runs(write_config, tmp_path):
     _, result = train_tiny(write_config, tmp_path)
     assert "threads: auto: each batch whole, BLAS on 1 thread" in result.stdout
+
+
+def test_an_evaluation_runs_the_kept_setting_not_the_one_on_trial():
+    model = DataParallel(build(CNN), 2)
+    model.chooser = FastestChoice([2, 1], samples=1, warmup=0)
+    model.chooser.record(0.01)  # 2 timed: the trial turns to 1
+    assert model.chooser.current == 1 and model.chooser.kept == 2
+    x = np.random.default_rng(1).normal(size=(6, 1, 8, 8))
+    model.forward(x, training=True)
+    assert model.workers == 1
+    model.forward(x)  # the evaluation after that training step
+    assert model.workers == 2

@@ -239,6 +239,8 @@ class DataParallel(Network):
         if training and self.chooser is not None:
             self.workers = self.chooser.current
             self.step_started = time.perf_counter()
+        elif self.chooser is not None:  # an evaluation: the kept setting, not a trial's
+            self.workers = self.chooser.kept
         self.bounds = slice_bounds(len(x), min(self.threads, len(x)))
         slices = split_at(x, self.bounds)
         # Each slice's generators for dropout, drawn slice after slice from the network's.
