@@ -10,9 +10,10 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from npnet.engine.experiment import build_model
+from npnet.nn.blas import one_blas_thread
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
-from npnet.nn.parallel import DataParallel, one_blas_thread, slice_bounds, split_at
+from npnet.nn.parallel import DataParallel, slice_bounds, split_at
 
 CNN = [
     {"conv2d": {"filters": 4, "kernel": 3, "padding": 1}},

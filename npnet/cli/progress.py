@@ -21,8 +21,9 @@ from rich.progress import (
 from npnet.cli.tables import epochs_table, model_table, number, percent
 from npnet.data import Dataset
 from npnet.engine.callbacks import Callback
+from npnet.nn.blas import available_cores
 from npnet.nn.network import Network
-from npnet.nn.parallel import DataParallel, available_cores, threads_line
+from npnet.nn.parallel import DataParallel, threads_line
 
 
 class TrainingProgress(Callback):

@@ -39,10 +39,8 @@ threads (a 64x784 by 784x128 product does), so within a run they stay fixed.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -50,39 +48,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
+from npnet.nn.blas import available_cores, one_blas_thread
 from npnet.nn.network import Network
 from npnet.nn.slice_process import SliceProcess, fork_available
 from npnet.nn.threads import FastestChoice
 
 AUTO_SLICES = 2  # `train.threads: auto` cuts the batch of a network with image layers in two
-
-
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-@functools.cache
-def blas_controller() -> ThreadpoolController:
-    """The BLAS libraries NumPy loaded (inspecting them once costs about a millisecond)."""
-    return ThreadpoolController()
-
-
-# threadpoolctl's limits are process-wide, and it honours them from one thread at a time (a
-# limit set or restored by a second thread while the first holds one is silently dropped), so
-# blocks of different threads take turns; the same thread may nest them.
-BLAS_LIMIT_TURNS = threading.RLock()
-
-
-@contextlib.contextmanager
-def one_blas_thread():
-    """BLAS on one thread inside the block, as it was after it."""
-    with BLAS_LIMIT_TURNS, blas_controller().limit(limits=1, user_api="blas"):
-        yield
 
 
 def has_image_layers(net: Network) -> bool:
