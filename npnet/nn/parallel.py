@@ -15,7 +15,7 @@ spreads over the cores. While the slices run, BLAS keeps to one thread in each.
 On Linux the slices after the first run in forked processes (npnet.nn.slice_process), which
 compute exactly what a thread would: threads share one GIL, which every NumPy call holds for
 the Python around it, so two slices in threads keep waiting for each other (cnn.yaml's step:
-0.83x the time of threads in processes, docs/performance.md). Batch norm's slices stay in
+0.79x the time of threads in processes, docs/performance.md). Batch norm's slices stay in
 threads: they exchange sums in the middle of a pass.
 
 Each slice goes through its own shallow copies of the layers, made afresh for every forward

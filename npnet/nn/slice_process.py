@@ -196,8 +196,9 @@ def serve(
         try:
             with np.errstate(**error_state):
                 if kind == "forward":
-                    for layer, rng in zip(stochastic, rngs or [], strict=bool(rngs)):
-                        layer.rng = rng
+                    if rngs is not None:  # training: dropout's generators for this slice
+                        for layer, rng in zip(stochastic, rngs, strict=True):
+                            layer.rng = rng
                     reply: tuple[str, Any] = ("ok", replica.forward(array, training))
                 else:
                     replica.backward(array)
