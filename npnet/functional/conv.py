@@ -97,6 +97,44 @@ def im2col(
     return out
 
 
+def im2col_by_window(
+    x: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    padding: Padding,
+    window: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """`im2col` with the columns in the order of the k×k windows of a max-pool after the conv
+    (k = `window`, side by side): cols[n, (c, p, q), (a, b, i', j')] =
+    Xpad[n, c, (k·i' + a)·sh + p, (k·j' + b)·sw + q], for the OH' = ⌊OH / k⌋ by OW' windows.
+
+    x (N, C, H, W) -> cols (N, C·kh·kw, k²·OH'·OW'), written into `out` when given; the product
+    with W.reshape(F, -1) is then the conv's output as k² blocks Y_ab (N, F, OH'·OW'), one per
+    window offset (a, b), which the pool compares whole (npnet.functional.conv_pool).
+    Two copies, as in `im2col`: first each phase plane Z[u, v][n, c, i', j'] =
+    Xpad[n, c, k·sh·i' + u, k·sw·j' + v]; then row (c, p, q) of block (a, b) is the plane
+    Z[a·sh + p, b·sw + q][n, c], one contiguous run of OH'·OW' floats.
+    Plain loops: `npnet.functional.reference.im2col`, its columns reordered.
+    """
+    (kh, kw), (sh, sw), k = kernel, stride, window
+    xpad = pad_images(x, padding)
+    n, c, hp, wp = xpad.shape
+    oh, ow = ((hp - kh) // sh + 1) // k, ((wp - kw) // sw + 1) // k
+    planes = np.empty(((k - 1) * sh + kh, (k - 1) * sw + kw, n, c, oh, ow), dtype=x.dtype)
+    for u in range(planes.shape[0]):
+        for v in range(planes.shape[1]):
+            rows = slice(u, u + k * sh * (oh - 1) + 1, k * sh)
+            columns = slice(v, v + k * sw * (ow - 1) + 1, k * sw)
+            planes[u, v] = xpad[:, :, rows, columns]
+    # windows[a, b, n, c, i', j', p, q] = Z[a·sh + p, b·sw + q][n, c, i', j']
+    windows = sliding_window_view(planes, (kh, kw), axis=(0, 1))[::sh, ::sw][:k, :k]
+    if out is None:
+        out = np.empty((n, c * kh * kw, k * k * oh * ow), dtype=x.dtype)
+    np.copyto(out.reshape(n, c, kh, kw, k, k, oh, ow), windows.transpose(2, 3, 6, 7, 0, 1, 4, 5))
+    return out
+
+
 def col2im(
     dcols: np.ndarray, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Padding
 ) -> np.ndarray:
@@ -158,11 +196,14 @@ def conv2d_forward(
     padding: int | Sequence[int] | Padding = 0,
     *,
     keep_cols: bool = True,
+    window: int = 1,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """`conv2d`, also returning the im2col columns the backward pass needs (None when
     `keep_cols` is False: an evaluation pass then reuses one chunk's worth of memory).
 
     x (N, C, H, W), W (F, C, kh, kw), b (F,) -> out (N, F, OH, OW), cols (N, C·kh·kw, OH·OW).
+    With `window` k > 1 the columns come from `im2col_by_window` and out is (N, F, k², OH'·OW'):
+    the conv's output as the blocks of the k×k max-pool after it (npnet.functional.conv_pool).
     """
     stride, padding = as_pair(stride), as_padding(padding)
     f, c, kh, kw = W.shape
@@ -171,6 +212,7 @@ def conv2d_forward(
         conv_output_size(h, kh, stride[0], padding[0]),
         conv_output_size(w, kw, stride[1], padding[1]),
     )
+    pixels = oh * ow if window == 1 else window * window * (oh // window) * (ow // window)
     k = c * kh * kw
     # With few rows per column (a first layer's one channel) the pass adding b over the
     # output costs as much as the product itself: b then rides in the product, as a last
@@ -180,22 +222,26 @@ def conv2d_forward(
     rows = W.reshape(f, k)
     if fold_bias:
         rows = np.concatenate([rows, b[:, None]], axis=1)
-    out = np.empty((n, f, oh * ow), dtype=np.result_type(x, W))
+    out = np.empty((n, f, pixels), dtype=np.result_type(x, W))
     # A chunk of images at a time: its columns are still in cache when the matrix product
     # reads them (the columns of a whole batch of 1000 would be 113 MB for the MNIST CNN's
     # second conv), and Y[n] = W cols[n] comes out in NCHW order, with no transposing copy.
-    chunk = images_per_chunk((k + fold_bias) * oh * ow * x.itemsize)
-    cols = np.empty((n if keep_cols else min(n, chunk), k + fold_bias, oh * ow), dtype=x.dtype)
+    chunk = images_per_chunk((k + fold_bias) * pixels * x.itemsize)
+    cols = np.empty((n if keep_cols else min(n, chunk), k + fold_bias, pixels), dtype=x.dtype)
     cols[:, k:] = 1  # the row of ones, when b is folded in
     for start in range(0, n, chunk):
         part = slice(start, start + chunk)
         x_part = x[part]
         part_cols = cols[part] if keep_cols else cols[: len(x_part)]
-        im2col(x_part, (kh, kw), stride, padding, out=part_cols[:, :k])
+        if window == 1:
+            im2col(x_part, (kh, kw), stride, padding, out=part_cols[:, :k])
+        else:
+            im2col_by_window(x_part, (kh, kw), stride, padding, window, out=part_cols[:, :k])
         np.matmul(rows, part_cols, out=out[part])
         if b is not None and not fold_bias:
             out[part] += b[:, None]
-    return out.reshape(n, f, oh, ow), (cols[:, :k] if keep_cols else None)
+    shape = (n, f, oh, ow) if window == 1 else (n, f, window * window, -1)
+    return out.reshape(shape), (cols[:, :k] if keep_cols else None)
 
 
 def conv2d(

@@ -64,26 +64,22 @@ def offsets_along(x: np.ndarray, axis: int, size: int, stride: int) -> list[np.n
     return views
 
 
-def max_along(x: np.ndarray, axis: int, size: int, stride: int) -> np.ndarray:
-    """M[..., o, ...] = max_{0 ≤ p < k} x[..., o·s + p, ...] along one axis."""
-    views = offsets_along(x, axis, size, stride)
-    if size == 1:
+def max_of(views: list[np.ndarray]) -> np.ndarray:
+    """M = max_p views[p], elementwise over equal-shaped arrays."""
+    if len(views) == 1:
         return views[0].copy()
-    # Starting from the first two offsets saves a copy: one pass fewer of the k + 1.
+    # Starting from the first two saves a copy: one pass fewer of the k + 1.
     out = np.maximum(views[0], views[1])
     for view in views[2:]:
         np.maximum(out, view, out=out)
     return out
 
 
-def first_max_along(
-    x: np.ndarray, axis: int, size: int, stride: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """`max_along`, and the first offset p attaining each maximum, in a small unsigned int
+def first_max_of(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """`max_of`, and the first p with views[p] equal to the maximum, in a small unsigned int
     type."""
-    views = offsets_along(x, axis, size, stride)
-    index = np.zeros(views[0].shape, dtype=np.min_scalar_type(size - 1))
-    if size == 1:
+    index = np.zeros(views[0].shape, dtype=np.min_scalar_type(len(views) - 1))
+    if len(views) == 1:
         return views[0].copy(), index
     # Strictly greater: on a tie the earlier offset keeps the maximum, as in PyTorch. The
     # comparison is written straight into `index`: True is offset 1, False offset 0.
@@ -98,6 +94,19 @@ def first_max_along(
         np.maximum(index, beats * offset_of(p), out=index)
         np.maximum(out, view, out=out)
     return out, index
+
+
+def max_along(x: np.ndarray, axis: int, size: int, stride: int) -> np.ndarray:
+    """M[..., o, ...] = max_{0 ≤ p < k} x[..., o·s + p, ...] along one axis."""
+    return max_of(offsets_along(x, axis, size, stride))
+
+
+def first_max_along(
+    x: np.ndarray, axis: int, size: int, stride: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`max_along`, and the first offset p attaining each maximum, in a small unsigned int
+    type."""
+    return first_max_of(offsets_along(x, axis, size, stride))
 
 
 def max_pool2d_forward(

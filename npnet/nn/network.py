@@ -8,7 +8,9 @@ Parameters are addressed as "<layer index>.<name>" ("0.W", "3.b"): the keys of `
 
 A ReLU followed by a max-pool runs after it instead: max(relu(x)) = relu(max(x)) because ReLU
 never reorders its inputs, so the outputs and gradients are the same, and ReLU (with its mask
-and the product in its backward pass) touches the pooled array, size² times smaller.
+and the product in its backward pass) touches the pooled array, size² times smaller. A first
+convolution and the max-pool it then runs before are one pass (npnet.nn.conv_pool): the same
+outputs; its gradients the same sums in another order.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from npnet.errors import ConfigError, RunError
 from npnet.nn.activations import ReLU
+from npnet.nn.conv_pool import ConvMaxPool, fusable
 from npnet.nn.layer import Layer, Shape
 from npnet.nn.pooling import MaxPool2D
 from npnet.registry import LAYERS
@@ -42,7 +45,7 @@ class Network:
         self.layers = layers
         self.input_shape = tuple(input_shape)
         self.output_shape = layers[-1].out_shape if layers else self.input_shape
-        self.run_order = pool_before_relu(layers)
+        self.run_order = fuse_conv_pool(pool_before_relu(layers))
 
     @classmethod
     def from_specs(
@@ -175,7 +178,11 @@ class Network:
     def reorderings(self) -> list[tuple[int, int]]:
         """(i, j): config layer i runs after layer j, which follows it in the config (a ReLU
         and the max-pool after it, see the module docstring)."""
-        position = {id(layer): n for n, layer in enumerate(self.run_order)}
+        position = {
+            id(layer): n
+            for n, step in enumerate(self.run_order)
+            for layer in getattr(step, "layers", (step,))
+        }
         return [
             (i, i + 1)
             for i in range(len(self.layers) - 1)
@@ -184,6 +191,18 @@ class Network:
 
     def num_params(self) -> int:
         return sum(p.size for p in self.parameters().values())
+
+
+def fuse_conv_pool(order: list[Layer]) -> list[Layer | ConvMaxPool]:
+    """`order` with each conv2d and the max-pool it runs before merged into one ConvMaxPool
+    where that pays (npnet.nn.conv_pool)."""
+    steps: list[Layer | ConvMaxPool] = []
+    for layer in order:
+        if steps and fusable(steps[-1], layer):
+            steps[-1] = ConvMaxPool(steps[-1], layer)
+        else:
+            steps.append(layer)
+    return steps
 
 
 def pool_before_relu(layers: list[Layer]) -> list[Layer]:
