@@ -8,13 +8,20 @@ Only settings that give the same numbers may be offered (for `train.threads: aut
 of a batch's slices run at once; see npnet.nn.parallel): the choice then changes how long a
 run takes, never what it computes, so a run needs no record of it and resumes bit for bit.
 
-Policy: a trial times each setting for `samples` steps, taking turns, and keeps the one with
-the lowest median step. The kept setting is tried again against the others after `recheck`
-steps, an interval that doubles (up to `max_recheck`) each time the trial keeps the same
-setting, and at once when its median step over the last few jumps to `jump` times its trial
-median: another process took a core, or gave one back. A setting whose step takes more than
-`hopeless` times the best step seen in the trial gets no further turns in it, so a trial
-under load costs a few slow steps at most.
+Policy: a trial times each setting for `samples` steps in a row, the kept one first, and keeps
+the one with the lowest median step. In a row, not taking turns: a setting's first step after
+another's is slower than its next (cnn.yaml: two slices side by side took 11.7-13.6 ms a step
+right after one slice after the other, 7.3-9.6 ms after themselves; the idle core had halted
+and been lent to the host meanwhile), and the median drops that one step. The kept setting
+is tried again against the others after `recheck` steps, and at once when its median step
+over the last few jumps to `jump` times its trial median: another process took a core. While
+the first candidate (the one that uses the most of the machine, e.g. 2 slices at once) keeps
+winning, the interval doubles up to `max_recheck`; a later one is re-checked every `recheck`
+steps, because it cannot see the core come back (one slice after the other takes as long on a
+free core as on a busy one): only trying the first again tells. A setting whose fastest step
+in the trial takes more than `hopeless` times the best step seen gets no further steps in it,
+so a trial under load costs a few slow steps at most, and one hiccup of the host does not end
+a setting's steps.
 """
 
 from __future__ import annotations
@@ -53,10 +60,10 @@ class FastestChoice:
         self.start_trial()
 
     def start_trial(self) -> None:
-        """Time every candidate again, the kept one first, taking turns."""
+        """Time every candidate again, the kept one first, `samples` steps each in a row."""
         order = [self.kept] + [c for c in self.candidates if c != self.kept]
         self.in_trial = len(order) > 1
-        self.schedule = deque(order * self.samples)
+        self.schedule = deque(c for c in order for _ in range(self.samples))
         self.times: dict[Hashable, list[float]] = {c: [] for c in order}
         self.recent.clear()
         self.current = self.schedule.popleft()
@@ -82,16 +89,16 @@ class FastestChoice:
     def record_trial(self, seconds: float) -> None:
         self.times[self.current].append(seconds)
         best = min(min(t) for t in self.times.values() if t)
-        if seconds > self.hopeless * best:  # no more turns for this one in this trial
+        if min(self.times[self.current]) > self.hopeless * best:  # no more steps in this trial
             self.schedule = deque(c for c in self.schedule if c != self.current)
         if self.schedule:
             self.current = self.schedule.popleft()
             return
         medians = {c: statistics.median(t) for c, t in self.times.items() if t}
         fastest = min(medians, key=medians.get)
-        if self.trials:  # recheck less often while the same setting keeps winning
-            same = fastest == self.kept
-            self.recheck = min(2 * self.recheck, self.max_recheck) if same else self.base_recheck
+        if self.trials:  # recheck less often while the first setting keeps winning
+            again = fastest == self.kept == self.candidates[0]
+            self.recheck = min(2 * self.recheck, self.max_recheck) if again else self.base_recheck
         self.current = self.kept = fastest
         self.baseline = medians[fastest]
         self.trials += 1
