@@ -67,7 +67,7 @@ def test_matches_the_plain_loops(shape, filters, stride, padding, window, intege
     out, (cols, winner) = conv2d_max_pool2d_forward(x, W, b, stride, padding, window)
     g = rng.standard_normal(out.shape)
     expected, dW_ref, db_ref = reference_pass(x, W, b, stride, padding, window, g)
-    dW, db = conv2d_max_pool2d_backward(g, cols, winner, W, x.shape)
+    dW, db = conv2d_max_pool2d_backward(g, cols, winner, W.shape)
     if integers:
         # Exact sums: the ties went to the same (first) pixel of each window as in the loops.
         assert np.array_equal(out, expected)
@@ -86,12 +86,12 @@ def test_ties_go_to_the_first_maximum_by_hand():
     none = ((0, 0), (0, 0))
     out, saved = conv2d_max_pool2d_forward(x_left, W, np.array([2.0]), (1, 1), none, 2)
     assert out.item() == 2.0 and saved[1].item() == 0
-    dW, db = conv2d_max_pool2d_backward(np.array([[[[3.0]]]]), *saved, W, x.shape)
+    dW, db = conv2d_max_pool2d_backward(np.array([[[[3.0]]]]), *saved, W.shape)
     assert dW.item() == 15.0 and db.item() == 3.0  # 3 · x[0, 0] = 3 · 5; db = 3
     x_right = x.copy()
     x_right[0, 0, 1, 1] = 5.0  # the last pixel: not the first maximum, gets nothing
     _, saved = conv2d_max_pool2d_forward(x_right, W, np.array([2.0]), (1, 1), none, 2)
-    dW, _ = conv2d_max_pool2d_backward(np.array([[[[3.0]]]]), *saved, W, x.shape)
+    dW, _ = conv2d_max_pool2d_backward(np.array([[[[3.0]]]]), *saved, W.shape)
     assert dW.item() == 0.0
 
 
@@ -101,7 +101,7 @@ def test_gradients_are_the_numerical_ones():
     stride, padding = (1, 1), ((1, 1), (1, 1))
     out, saved = conv2d_max_pool2d_forward(x, W, b, stride, padding, 2)
     g = rng.standard_normal(out.shape)
-    dW, db = conv2d_max_pool2d_backward(g, *saved, W, x.shape)
+    dW, db = conv2d_max_pool2d_backward(g, *saved, W.shape)
 
     def loss():
         return float(np.sum(conv2d_max_pool2d_forward(x, W, b, stride, padding, 2)[0] * g))
@@ -118,7 +118,7 @@ def test_without_bias():
     out, saved = conv2d_max_pool2d_forward(x, W, None, (1, 1), same, 2)
     g = rng.standard_normal(out.shape)
     expected, dW_ref, _ = reference_pass(x, W, None, (1, 1), same, 2, g)
-    dW, _ = conv2d_max_pool2d_backward(g, *saved, W, x.shape)
+    dW, _ = conv2d_max_pool2d_backward(g, *saved, W.shape)
     np.testing.assert_allclose(out, expected, rtol=1e-12)
     np.testing.assert_allclose(dW, dW_ref, rtol=1e-10)
 

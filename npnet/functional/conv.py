@@ -261,6 +261,14 @@ def conv2d(
     return conv2d_forward(x, W, b, stride, padding, keep_cols=False)[0]
 
 
+def conv2d_weight_gradient(g: np.ndarray, cols: np.ndarray, W_shape: tuple[int, ...]) -> np.ndarray:
+    """dW = Σ_n G[n] cols[n]ᵀ: g (N, F, P) the output gradient with its pixels in the order of
+    the columns of cols (N, C·kh·kw, P) -> dW (F, C, kh, kw)."""
+    # dWᵀ = Σ_n cols[n] G[n]ᵀ, one (C·kh·kw, F) product per image: OpenBLAS runs this
+    # orientation 1.5x faster than G[n] cols[n]ᵀ at the MNIST CNN's shapes.
+    return np.matmul(cols, g.transpose(0, 2, 1)).sum(axis=0).T.reshape(W_shape)
+
+
 def conv2d_backward(
     grad_out: np.ndarray,
     cols: np.ndarray,
@@ -280,9 +288,7 @@ def conv2d_backward(
     """
     n, f = grad_out.shape[:2]
     g = grad_out.reshape(n, f, -1)  # (N, F, OH·OW): image n's rows match cols[n]
-    # dWᵀ = Σ_n cols[n] G[n]ᵀ, one (C·kh·kw, F) product per image: OpenBLAS runs this
-    # orientation 1.5x faster than G[n] cols[n]ᵀ at the MNIST CNN's shapes.
-    dW = np.matmul(cols, g.transpose(0, 2, 1)).sum(axis=0).T.reshape(W.shape)
+    dW = conv2d_weight_gradient(g, cols, W.shape)
     db = g.sum(axis=(0, 2))
     if not input_grad:
         return None, dW, db

@@ -64,7 +64,6 @@ class ConvMaxPool:
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         if self.saved is None:
             return self.conv.backward(self.pool.backward(grad_out))
-        conv = self.conv
-        dW, db = conv2d_max_pool2d_backward(grad_out, *self.saved, conv.params["W"], conv.x_shape)
-        conv.grads = {"W": dW, "b": db} if conv.use_bias else {"W": dW}
+        dW, db = conv2d_max_pool2d_backward(grad_out, *self.saved, self.conv.params["W"].shape)
+        self.conv.grads = {"W": dW, "b": db} if self.conv.use_bias else {"W": dW}
         return None
