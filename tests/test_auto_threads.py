@@ -53,27 +53,23 @@ def test_the_other_setting_is_kept_once_it_is_faster():
     assert chooser.current == 1 and not chooser.in_trial
 
 
-def test_recheck_interval_doubles_while_the_same_setting_wins():
+@pytest.mark.parametrize(
+    "times, kept, intervals",
+    [
+        ({2: 0.01, 1: 0.02}, 2, [3, 6, 12, 12]),  # side by side keeps winning: doubling
+        # One slice after the other cannot see a core come back: only trying 2 at once tells.
+        ({2: 0.03, 1: 0.02}, 1, [3, 3, 3, 3, 3]),
+    ],
+    ids=["first-doubles", "later-stays"],
+)
+def test_recheck_interval_doubles_only_while_the_first_setting_wins(times, kept, intervals):
     chooser = FastestChoice([2, 1], samples=1, recheck=3, max_recheck=12, warmup=0)
-    times = {2: 0.01, 1: 0.02}
-    intervals = []
+    seen = []
     for _ in range(60):
         if not chooser.in_trial and chooser.steps_left == chooser.recheck:
-            intervals.append(chooser.recheck)
+            seen.append(chooser.recheck)
         feed(chooser, times)
-    assert intervals[:4] == [3, 6, 12, 12]
-
-
-def test_a_later_setting_is_rechecked_at_the_base_interval():
-    # One slice after the other cannot see a core come back: only trying two at once tells.
-    chooser = FastestChoice([2, 1], samples=1, recheck=3, max_recheck=12, warmup=0)
-    times = {2: 0.03, 1: 0.02}
-    intervals = []
-    for _ in range(60):
-        if not chooser.in_trial and chooser.steps_left == chooser.recheck:
-            intervals.append(chooser.recheck)
-        feed(chooser, times)
-    assert chooser.kept == 1 and intervals[:5] == [3, 3, 3, 3, 3]
+    assert chooser.kept == kept and seen[: len(intervals)] == intervals
 
 
 def test_one_hiccup_does_not_end_a_settings_turns():
