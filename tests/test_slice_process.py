@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from npnet.nn.conv_pool import ConvMaxPool
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
 from npnet.nn.parallel import DataParallel
@@ -69,10 +70,16 @@ def gone(pid, timeout=10.0):
     return False
 
 
-def test_processes_give_the_numbers_of_threads_and_of_one_slice_after_the_other():
+# The first conv with 12 filters for 9 rows per column: it runs merged with its pool.
+MERGED = [{"conv2d": {"filters": 12, "kernel": 3, "padding": 1}}, *CNN[1:]]
+
+
+@pytest.mark.parametrize("specs", [CNN, MERGED], ids=["apart", "first-conv-and-pool-merged"])
+def test_processes_give_the_numbers_of_threads_and_of_one_slice_after_the_other(specs):
+    assert isinstance(build(specs).run_order[0], ConvMaxPool) == (specs is MERGED)
     runs = {}
     for way in ("processes", "threads", "in order"):
-        model = DataParallel(build(), 3)
+        model = DataParallel(build(specs), 3)
         model.forks = way == "processes"
         model.workers = 1 if way == "in order" else 3
         runs[way] = train(model)
