@@ -225,7 +225,8 @@ def conv2d_forward(
     out = np.empty((n, f, pixels), dtype=np.result_type(x, W))
     # A chunk of images at a time: its columns are still in cache when the matrix product
     # reads them (the columns of a whole batch of 1000 would be 113 MB for the MNIST CNN's
-    # second conv), and Y[n] = W cols[n] comes out in NCHW order, with no transposing copy.
+    # second conv), and Y[n] = W cols[n] comes out in NCHW order (or, with `window`, in the
+    # pool's window order), with no transposing copy.
     chunk = images_per_chunk((k + fold_bias) * pixels * x.itemsize)
     cols = np.empty((n if keep_cols else min(n, chunk), k + fold_bias, pixels), dtype=x.dtype)
     cols[:, k:] = 1  # the row of ones, when b is folded in

@@ -5,9 +5,9 @@ also across a ReLU, which runs after the pool) when the pool's stride is its siz
 side by side, not overlapping), the conv has at least as many filters as rows per im2col
 column (F ≥ C·kh·kw: its output, which the pool's strided passes read, outweighs the
 columns, which the window-ordered im2col writes) and nobody needs dL/dx of the conv's input
-(a first layer). The two layers keep
-their parameters, gradients and summary rows; only their passes are merged, and each pass
-checks again, so a gradient check that switches on the input gradient runs them apart.
+(a first layer). The two layers keep their parameters, gradients and summary rows; only their
+passes are merged, and each pass checks again, so a gradient check that switches on the input
+gradient runs them apart.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ class ConvMaxPool:
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         conv = self.conv
-        conv.x_shape = x.shape
         if conv.input_grad:  # dL/dx wanted (a gradient check): the two layers one by one
             self.saved = None
             return self.pool.forward(conv.forward(x, training), training)
