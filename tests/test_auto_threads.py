@@ -3,6 +3,7 @@ once never changes a number (dropout, batch norm and updates included); what aut
 a network and a machine; a real `npnet train` prints its choice and equals `threads: 2`."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from npnet.config import load_config
 from npnet.engine.experiment import build_model
+from npnet.nn.blas import idle_core_seconds
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.parallel import DataParallel, OneBlasThread, auto_parallel
 from npnet.nn.slice_process import fork_available
@@ -70,6 +72,99 @@ def test_recheck_interval_doubles_only_while_the_first_setting_wins(times, kept,
             seen.append(chooser.recheck)
         feed(chooser, times)
     assert chooser.kept == kept and seen[: len(intervals)] == intervals
+
+
+class Machine:
+    """A clock and an idle clock for the chooser: each step advances both, the idle one by
+    `free` cores times the step (plus `pause` seconds of wall clock before the step)."""
+
+    def __init__(self, monkeypatch):
+        self.now, self.idle, self.free, self.pause = 100.0, 0.0, 0.0, 0.0
+        monkeypatch.setattr("npnet.nn.threads.time.perf_counter", lambda: self.now)
+
+    def step(self, chooser, seconds_of):
+        self.now += self.pause
+        setting = chooser.current
+        seconds = seconds_of[setting]
+        self.now += seconds
+        self.idle += self.free * seconds
+        chooser.record(seconds)
+        return setting
+
+
+LOADED = {2: 0.030, 1: 0.020}  # another process holds a core: one after the other is faster
+
+
+def loaded_chooser(machine):
+    """A chooser that has just kept one slice after the other (recheck 20, probe 5)."""
+    chooser = FastestChoice(
+        [2, 1], samples=1, recheck=20, max_recheck=200, warmup=0, idle_cores=lambda: machine.idle
+    )
+    chooser.probe = 5
+    while chooser.in_trial:
+        machine.step(chooser, LOADED)
+    assert chooser.kept == 1
+    return chooser
+
+
+def test_with_the_cores_busy_a_later_setting_is_left_only_after_max_recheck(monkeypatch):
+    machine = Machine(monkeypatch)
+    chooser = loaded_chooser(machine)
+    runs = [machine.step(chooser, LOADED) for _ in range(199)]
+    assert runs == [1] * 199 and not chooser.in_trial  # no trial at steps 20, 40, ...
+    machine.step(chooser, LOADED)
+    assert chooser.in_trial  # step 200: tried once more, the kept setting first
+    assert machine.step(chooser, LOADED) == 1 and chooser.current == 2
+
+
+def test_a_core_gone_idle_brings_a_trial_at_the_next_recheck(monkeypatch):
+    machine = Machine(monkeypatch)
+    chooser = loaded_chooser(machine)
+    runs = [machine.step(chooser, LOADED) for _ in range(25)]
+    machine.free = 1.0  # the other process ended; one after the other is no faster for it
+    runs += [machine.step(chooser, LOADED) for _ in range(15)]
+    assert runs == [1] * 40 and chooser.in_trial  # a trial at step 40, the kept one first
+    idle = {2: 0.010, 1: 0.020}
+    assert [machine.step(chooser, idle) for _ in range(2)] == [1, 2]
+    assert chooser.kept == 2 and not chooser.in_trial
+
+
+def test_a_pause_in_the_idle_window_is_measured_again(monkeypatch):
+    machine = Machine(monkeypatch)
+    chooser = loaded_chooser(machine)
+    for _ in range(16):
+        machine.step(chooser, LOADED)
+    machine.pause, machine.idle = 1.0, machine.idle + 1.0  # e.g. an evaluation: cores idle
+    machine.step(chooser, LOADED)
+    machine.pause = 0.0
+    for _ in range(3):
+        machine.step(chooser, LOADED)
+    # step 20: the window held the pause, so it says nothing of the steps; 5 more steps
+    assert not chooser.in_trial and chooser.steps_left == 5
+    for _ in range(5):
+        machine.step(chooser, LOADED)
+    assert not chooser.in_trial and chooser.steps_left == 20  # busy over those: no trial
+
+
+def test_slower_steps_of_a_later_setting_bring_no_trial_with_an_idle_clock(monkeypatch):
+    machine = Machine(monkeypatch)
+    chooser = loaded_chooser(machine)
+    runs = [machine.step(chooser, {2: 0.090, 1: 0.060}) for _ in range(19)]  # 3x its baseline
+    assert runs == [1] * 19 and not chooser.in_trial
+
+
+def test_idle_core_seconds_reads_the_kernel_or_says_it_cannot(monkeypatch):
+    first = idle_core_seconds()
+    if not sys.platform.startswith("linux"):
+        assert first is None
+        return
+    assert isinstance(first, float) and 0 <= first <= idle_core_seconds()
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError("/proc/stat")
+
+    monkeypatch.setattr("builtins.open", unreadable)
+    assert idle_core_seconds() is None
 
 
 def test_one_hiccup_does_not_end_a_settings_turns():

@@ -1,4 +1,5 @@
-"""How many cores this process may use, and blocks that keep BLAS on one thread.
+"""How many cores this process may use, how long they sat idle, and blocks that keep BLAS on
+one thread.
 
     with one_blas_thread():    # BLAS on one thread inside the block, as it was after it
         ...
@@ -22,6 +23,27 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def idle_core_seconds() -> float | None:
+    """Seconds the cores this process may run on have spent idle since boot, summed over the
+    cores (Linux's /proc/stat: idle, waiting for I/O, or running niced processes, which
+    yield to this one); None where that cannot be read. Its growth over a wall-clock interval
+    is how many cores were free meanwhile: ~1.0 with one of two cores free, 0.0 with both busy.
+    """
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    try:
+        with open("/proc/stat") as stat:
+            lines = stat.read().splitlines()
+        ticks = 0
+        for line in lines:
+            name, *fields = line.split()  # cpuN user nice system idle iowait ...: clock ticks
+            core = name[3:]
+            if name.startswith("cpu") and core.isdigit() and (cores is None or int(core) in cores):
+                ticks += int(fields[1]) + int(fields[3]) + int(fields[4])
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @functools.cache

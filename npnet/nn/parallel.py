@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet.nn.blas import available_cores, one_blas_thread
+from npnet.nn.blas import available_cores, idle_core_seconds, one_blas_thread
 from npnet.nn.network import Network
 from npnet.nn.slice_process import SliceProcess, fork_available
 from npnet.nn.threads import FastestChoice
@@ -78,7 +78,8 @@ def auto_parallel(net: Network, cores: int | None = None) -> Network:
     if not has_image_layers(net):
         return OneBlasThread(net)
     model = DataParallel(net, AUTO_SLICES)
-    model.chooser = FastestChoice(sorted({min(AUTO_SLICES, cores), 1}, reverse=True))
+    candidates = sorted({min(AUTO_SLICES, cores), 1}, reverse=True)
+    model.chooser = FastestChoice(candidates, idle_cores=idle_core_seconds)
     return model
 
 

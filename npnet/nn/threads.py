@@ -16,19 +16,25 @@ and been lent to the host meanwhile), and the median drops that one step. The ke
 is tried again against the others after `recheck` steps, and at once when its median step
 over the last few jumps to `jump` times its trial median: another process took a core. While
 the first candidate (the one that uses the most of the machine, e.g. 2 slices at once) keeps
-winning, the interval doubles up to `max_recheck`; a later one is re-checked every `recheck`
-steps, because it cannot see the core come back (one slice after the other takes as long on a
-free core as on a busy one): only trying the first again tells. A setting whose fastest step
-in the trial takes more than `hopeless` times the best step seen gets no further steps in it,
-so a trial under load costs a few slow steps at most, and one hiccup of the host does not end
-a setting's steps.
+winning, the interval doubles up to `max_recheck`. A later one cannot see the core come back
+(one slice after the other takes as long on a free core as on a busy one), and each trial
+of the first costs a few slow steps while the core is still taken (cnn.yaml under load: 3
+steps of 22-35 ms against 16-21 every 50 steps, ~3 % of the run). So with an `idle_cores`
+clock (the seconds this process's cores sat idle, `npnet.nn.blas.idle_core_seconds`) the
+first is tried again only when, over the `probe` steps before a recheck, at least `free`
+cores' worth of time went idle, or after `max_recheck` steps (a jump in its step time is then
+no reason: running more at once cannot help while no core is free); without one, every
+`recheck` steps. A setting whose fastest step in the trial takes more than `hopeless` times the best
+step seen gets no further steps in it, so a trial under load costs a few slow steps at most,
+and one hiccup of the host does not end a setting's steps.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections import Counter, deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 
 class FastestChoice:
@@ -43,6 +49,9 @@ class FastestChoice:
         jump: float = 1.5,
         hopeless: float = 3.0,
         warmup: int = 1,
+        idle_cores: Callable[[], float | None] | None = None,
+        probe: int = 10,
+        free: float = 0.5,
     ) -> None:
         if not candidates:
             raise ValueError("FastestChoice needs at least one candidate")
@@ -57,6 +66,9 @@ class FastestChoice:
         self.recent: deque[float] = deque(maxlen=5)
         self.baseline = float("inf")
         self.steps_left = 0
+        self.idle_cores, self.probe, self.free = idle_cores, probe, free
+        self.since_trial = 0  # steps since the last trial ended
+        self.window: tuple[float, float, float] | None = None  # idle, clock, step seconds
         self.start_trial()
 
     def start_trial(self) -> None:
@@ -76,15 +88,52 @@ class FastestChoice:
         elif self.in_trial:
             self.record_trial(seconds)
         elif len(self.candidates) > 1:
-            self.recent.append(seconds)
-            self.steps_left -= 1
-            jumped = len(self.recent) == self.recent.maxlen and (
-                statistics.median(self.recent) > self.jump * self.baseline
-            )
-            if jumped:
-                self.recheck = self.base_recheck
-            if jumped or self.steps_left <= 0:
-                self.start_trial()
+            self.record_kept(seconds)
+
+    def record_kept(self, seconds: float) -> None:
+        self.recent.append(seconds)
+        self.steps_left -= 1
+        self.since_trial += 1
+        if self.kept != self.candidates[0] and self.idle_cores is not None:
+            self.watch_for_a_free_core(seconds)
+            return
+        jumped = len(self.recent) == self.recent.maxlen and (
+            statistics.median(self.recent) > self.jump * self.baseline
+        )
+        if jumped:
+            self.recheck = self.base_recheck
+        if jumped or self.steps_left <= 0:
+            self.start_trial()
+
+    def watch_for_a_free_core(self, seconds: float) -> None:
+        """A later setting is kept: at its recheck, try the first again only if a core went
+        idle over the last `probe` steps (or `max_recheck` steps have passed); a window that
+        took much longer than its steps (a pause: an evaluation, the caller's own work) says
+        nothing about the steps, so it is measured again."""
+        if self.steps_left == self.probe:
+            self.window = self.window_start()
+        elif self.window is not None:
+            idle, clock, stepped = self.window
+            self.window = idle, clock, stepped + seconds
+        if self.steps_left > 0:
+            return
+        idle_now, clock_now = self.idle_cores(), time.perf_counter()
+        if self.window is None or idle_now is None:  # no reading: try it, as without a clock
+            self.start_trial()
+            return
+        idle, clock, stepped = self.window
+        if clock_now - clock > 1.5 * stepped:  # a pause in the window: measure again
+            self.steps_left, self.window = self.probe, (idle_now, clock_now, 0.0)
+        elif idle_now - idle >= self.free * (clock_now - clock) or (
+            self.since_trial >= self.max_recheck
+        ):
+            self.start_trial()
+        else:  # the cores stayed busy: look again at the next recheck
+            self.steps_left, self.window = self.recheck, None
+
+    def window_start(self) -> tuple[float, float, float] | None:
+        idle = self.idle_cores()
+        return None if idle is None else (idle, time.perf_counter(), 0.0)
 
     def record_trial(self, seconds: float) -> None:
         self.times[self.current].append(seconds)
@@ -103,4 +152,6 @@ class FastestChoice:
         self.baseline = medians[fastest]
         self.trials += 1
         self.steps_left = self.recheck
+        self.since_trial = 0
+        self.window = None
         self.in_trial = False
