@@ -59,6 +59,12 @@ CASES = [  # x shape, W shape, stride, padding
     ((2, 2, 6, 6), (2, 2, 2, 2), (1, 1), ((0, 1), (0, 1))),  # asymmetric, as "same" with k=2
     ((1, 4, 9, 9), (3, 4, 3, 3), (3, 3), 0),  # stride = kernel: windows do not overlap
     ((2, 3, 4, 4), (5, 3, 1, 1), (1, 1), 0),  # 1x1 kernel: a per-pixel dense layer
+    # more than COL2IM_MAX_OFFSETS offsets at stride 1: dX by rows (`input_gradient_by_rows`)
+    ((2, 3, 9, 9), (4, 3, 5, 5), (1, 1), 0),  # LeNet's second conv, smaller
+    ((2, 2, 6, 7), (3, 2, 5, 5), (1, 1), 2),  # padded: the shifted copies' zero borders
+    ((1, 2, 5, 6), (2, 2, 4, 4), (1, 1), ((1, 2), (2, 1))),  # even kernel, asymmetric pads
+    ((2, 1, 3, 12), (2, 1, 1, 11), (1, 1), 0),  # one row of 11 offsets
+    ((1, 2, 7, 5), (3, 2, 5, 3), (1, 1), (1, 0)),  # 5x3
 ]
 
 
@@ -102,6 +108,7 @@ def test_im2col_and_col2im_are_adjoint():
         ({"filters": 2, "kernel": [2, 3], "stride": [2, 1], "padding": [1, 0]}, (3, 5, 6)),
         ({"filters": 2, "kernel": 2, "padding": "same"}, (2, 5, 5)),
         ({"filters": 2, "kernel": 3, "stride": 2, "use_bias": False}, (1, 7, 7)),
+        ({"filters": 3, "kernel": 5, "padding": 1}, (2, 6, 6)),  # dX by rows
     ],
 )
 def test_gradient_check(args, in_shape):

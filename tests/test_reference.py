@@ -44,6 +44,24 @@ def test_conv2d_matches_the_reference(x_shape, w_shape, stride, padding):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12, err_msg=f"{name}: ours vs ref")
 
 
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_the_input_gradient_by_rows_matches_the_reference(
+    x_shape, w_shape, stride, padding, monkeypatch
+):
+    """Every stride-1 case through `input_gradient_by_rows` (the threshold lowered to 0), and
+    every other stride still through col2im."""
+    monkeypatch.setattr(conv, "COL2IM_MAX_OFFSETS", 0)
+    rng = np.random.default_rng(2)
+    x, W = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out, cols = conv.conv2d_forward(x, W, None, stride, padding)
+    g = rng.standard_normal(out.shape)
+    dx = conv.conv2d_backward(g, cols, W, x.shape, stride, padding)[0]
+    expected = ref.conv2d_backward(g, x, W, stride, padding)[0]
+    np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
+    if stride == (1, 1):
+        assert np.array_equal(dx, conv.input_gradient_by_rows(g, W, x.shape, padding))
+
+
 @pytest.mark.parametrize("fold_max_rows", [0, 32, 1000], ids=["bias-pass", "default", "fold"])
 @pytest.mark.parametrize("channels", [1, 4])  # 9 and 36 rows per column
 def test_conv2d_with_the_bias_in_the_product_or_after_it(channels, fold_max_rows, monkeypatch):
