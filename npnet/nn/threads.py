@@ -21,12 +21,13 @@ winning, the interval doubles up to `max_recheck`. A later one cannot see the co
 of the first costs a few slow steps while the core is still taken (cnn.yaml under load: 3
 steps of 22-35 ms against 16-21 every 50 steps, ~3 % of the run). So with an `idle_cores`
 clock (the seconds this process's cores sat idle, `npnet.nn.blas.idle_core_seconds`) the
-first is tried again only when, over the `probe` steps before a recheck, at least `free`
-cores' worth of time went idle, or after `max_recheck` steps (a jump in its step time is then
-no reason: running more at once cannot help while no core is free); without one, every
-`recheck` steps. A setting whose fastest step in the trial takes more than `hopeless` times the best
-step seen gets no further steps in it, so a trial under load costs a few slow steps at most,
-and one hiccup of the host does not end a setting's steps.
+first is tried again only once, over `probe` steps in a row, at least `free` cores' worth of
+time went idle (a wrong choice on an idle machine, after a hiccup of the host, lasts ~`probe`
+steps), or after `max_recheck` steps; a jump in a later setting's step time is then no
+reason (running more at once cannot help while no core is free). Without a clock, every
+`recheck` steps. A setting whose fastest step in the trial takes more than `hopeless` times
+the best step seen gets no further steps in it, so a trial under load costs a few slow steps
+at most, and one hiccup of the host does not end a setting's steps.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ class FastestChoice:
         self.steps_left = 0
         self.idle_cores, self.probe, self.free = idle_cores, probe, free
         self.since_trial = 0  # steps since the last trial ended
-        self.window: tuple[float, float, float] | None = None  # idle, clock, step seconds
+        # While a later setting is kept: idle seconds and clock at the window's start,
+        # the seconds of its steps, how many
+        self.window: tuple[float, float, float, int] | None = None
         self.start_trial()
 
     def start_trial(self) -> None:
@@ -106,34 +109,35 @@ class FastestChoice:
             self.start_trial()
 
     def watch_for_a_free_core(self, seconds: float) -> None:
-        """A later setting is kept: at its recheck, try the first again only if a core went
-        idle over the last `probe` steps (or `max_recheck` steps have passed); a window that
-        took much longer than its steps (a pause: an evaluation, the caller's own work) says
-        nothing about the steps, so it is measured again."""
-        if self.steps_left == self.probe:
-            self.window = self.window_start()
-        elif self.window is not None:
-            idle, clock, stepped = self.window
-            self.window = idle, clock, stepped + seconds
-        if self.steps_left > 0:
+        """A later setting is kept: try the first again as soon as, over `probe` steps in a
+        row, the cores this process may use sat idle for `free` cores' worth of the time (or
+        after `max_recheck` steps). A window that took much longer than its steps (a pause:
+        an evaluation, the caller's own work) says nothing about them: it starts again."""
+        if self.window is not None:
+            idle, clock, stepped, steps = self.window
+            self.window = idle, clock, stepped + seconds, steps + 1
+            if steps + 1 < self.probe:
+                return
+        now = self.read_idle_clock()
+        if now is None or self.window is None:
+            self.window = None if now is None else (*now, 0.0, 0)
             return
-        idle_now, clock_now = self.idle_cores(), time.perf_counter()
-        if self.window is None or idle_now is None:  # no reading: try it, as without a clock
+        (idle, clock, stepped, _), (idle_now, clock_now) = self.window, now
+        paused = clock_now - clock > 1.5 * stepped
+        free = not paused and idle_now - idle >= self.free * (clock_now - clock)
+        if free or self.since_trial >= self.max_recheck:
             self.start_trial()
-            return
-        idle, clock, stepped = self.window
-        if clock_now - clock > 1.5 * stepped:  # a pause in the window: measure again
-            self.steps_left, self.window = self.probe, (idle_now, clock_now, 0.0)
-        elif idle_now - idle >= self.free * (clock_now - clock) or (
-            self.since_trial >= self.max_recheck
-        ):
-            self.start_trial()
-        else:  # the cores stayed busy: look again at the next recheck
-            self.steps_left, self.window = self.recheck, None
+        else:
+            self.window = (idle_now, clock_now, 0.0, 0)
 
-    def window_start(self) -> tuple[float, float, float] | None:
+    def read_idle_clock(self) -> tuple[float, float] | None:
+        """(idle seconds, wall clock) now; None, and no more clock (so every `recheck` steps
+        from now on), if it stopped answering."""
         idle = self.idle_cores()
-        return None if idle is None else (idle, time.perf_counter(), 0.0)
+        if idle is None:
+            self.idle_cores = None
+            return None
+        return idle, time.perf_counter()
 
     def record_trial(self, seconds: float) -> None:
         self.times[self.current].append(seconds)
