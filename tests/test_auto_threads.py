@@ -136,6 +136,21 @@ def test_a_core_gone_idle_brings_a_trial_within_two_windows(monkeypatch):
     assert chooser.kept == 2 and not chooser.in_trial
 
 
+def test_a_later_setting_that_keeps_winning_beside_an_idle_core_is_tried_less_often(monkeypatch):
+    # A core sits idle, yet one slice after the other keeps winning (the host slows the
+    # other): the windows before each new trial double, 5, 10, 20, 40 steps.
+    machine = Machine(monkeypatch)
+    chooser = loaded_chooser(machine)
+    machine.free = 1.0
+    waits = []
+    for _ in range(4):
+        waits.append(steps_until_a_trial(machine, chooser, LOADED))
+        while chooser.in_trial:
+            machine.step(chooser, LOADED)
+    assert waits == [6, 11, 21, 41]  # one step opens each window, then 5, 10, 20, 40
+    assert chooser.kept == 1
+
+
 def test_a_pause_in_the_idle_window_is_measured_again(monkeypatch):
     machine = Machine(monkeypatch)
     chooser = loaded_chooser(machine)

@@ -23,7 +23,9 @@ steps of 22-35 ms against 16-21 every 50 steps, ~3 % of the run). So with an `id
 clock (the seconds this process's cores sat idle, `npnet.nn.blas.idle_core_seconds`) the
 first is tried again only once, over `probe` steps in a row, at least `free` cores' worth of
 time went idle (a wrong choice on an idle machine, after a hiccup of the host, lasts ~`probe`
-steps), or after `max_recheck` steps; a jump in a later setting's step time is then no
+steps; each further trial the later setting wins doubles the window, for when the core is
+idle yet side by side still loses, e.g. while the host runs another machine on it), or after
+`max_recheck` steps; a jump in a later setting's step time is then no
 reason (running more at once cannot help while no core is free). Without a clock, every
 `recheck` steps. A setting whose fastest step in the trial takes more than `hopeless` times
 the best step seen gets no further steps in it, so a trial under load costs a few slow steps
@@ -69,6 +71,7 @@ class FastestChoice:
         self.steps_left = 0
         self.idle_cores, self.probe, self.free = idle_cores, probe, free
         self.since_trial = 0  # steps since the last trial ended
+        self.later_wins = 0  # trials in a row won by a later setting
         # While a later setting is kept: idle seconds and clock at the window's start,
         # the seconds of its steps, how many
         self.window: tuple[float, float, float, int] | None = None
@@ -110,13 +113,14 @@ class FastestChoice:
 
     def watch_for_a_free_core(self, seconds: float) -> None:
         """A later setting is kept: try the first again as soon as, over `probe` steps in a
-        row, the cores this process may use sat idle for `free` cores' worth of the time (or
-        after `max_recheck` steps). A window that took much longer than its steps (a pause:
-        an evaluation, the caller's own work) says nothing about them: it starts again."""
+        row (doubled for each trial in a row a later setting won), the cores this process may
+        use sat idle for `free` cores' worth of the time (or after `max_recheck` steps). A
+        window that took much longer than its steps (a pause: an evaluation, the caller's own
+        work) says nothing about them: it starts again."""
         if self.window is not None:
             idle, clock, stepped, steps = self.window
             self.window = idle, clock, stepped + seconds, steps + 1
-            if steps + 1 < self.probe:
+            if steps + 1 < min(self.probe << max(self.later_wins - 1, 0), self.max_recheck):
                 return
         now = self.read_idle_clock()
         if now is None or self.window is None:
@@ -152,6 +156,7 @@ class FastestChoice:
         if self.trials:  # recheck less often while the first setting keeps winning
             again = fastest == self.kept == self.candidates[0]
             self.recheck = min(2 * self.recheck, self.max_recheck) if again else self.base_recheck
+        self.later_wins = 0 if fastest == self.candidates[0] else self.later_wins + 1
         self.current = self.kept = fastest
         self.baseline = medians[fastest]
         self.trials += 1
