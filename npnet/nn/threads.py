@@ -25,11 +25,11 @@ first is tried again only once, over `probe` steps in a row, at least `free` cor
 time went idle (a wrong choice on an idle machine, after a hiccup of the host, lasts ~`probe`
 steps; each further trial the later setting wins doubles the window, for when the core is
 idle yet side by side still loses, e.g. while the host runs another machine on it), or after
-`max_recheck` steps; a jump in a later setting's step time is then no
-reason (running more at once cannot help while no core is free). Without a clock, every
-`recheck` steps. A setting whose fastest step in the trial takes more than `hopeless` times
-the best step seen gets no further steps in it, so a trial under load costs a few slow steps
-at most, and one hiccup of the host does not end a setting's steps.
+`max_recheck` steps; a jump in a later setting's step time is then no reason (running more
+at once cannot help while no core is free). Without a clock, every `recheck` steps. A setting
+whose fastest step in the trial takes more than `hopeless` times the best step seen gets no
+further steps in it, so a trial under load costs a few slow steps at most, and one hiccup of
+the host does not end a setting's steps.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ class FastestChoice:
         self.idle_cores, self.probe, self.free = idle_cores, probe, free
         self.since_trial = 0  # steps since the last trial ended
         self.later_wins = 0  # trials in a row won by a later setting
-        # While a later setting is kept: idle seconds and clock at the window's start,
-        # the seconds of its steps, how many
+        # While a later setting is kept, the window being watched: the idle seconds and the
+        # clock at its start, the seconds its steps took, and how many steps it has
         self.window: tuple[float, float, float, int] | None = None
         self.start_trial()
 
