@@ -123,8 +123,10 @@ class FastestChoice:
             if steps + 1 < min(self.probe << max(self.later_wins - 1, 0), self.max_recheck):
                 return
         now = self.read_idle_clock()
-        if now is None or self.window is None:
-            self.window = None if now is None else (*now, 0.0, 0)
+        if now is None:  # no clock any more: the `recheck` rule from the next step on
+            return
+        if self.window is None:  # the first step after the trial opens the first window
+            self.window = (*now, 0.0, 0)
             return
         (idle, clock, stepped, _), (idle_now, clock_now) = self.window, now
         paused = clock_now - clock > 1.5 * stepped
