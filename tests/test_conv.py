@@ -109,10 +109,14 @@ def test_im2col_and_col2im_are_adjoint():
         ({"filters": 2, "kernel": 2, "padding": "same"}, (2, 5, 5)),
         ({"filters": 2, "kernel": 3, "stride": 2, "use_bias": False}, (1, 7, 7)),
         ({"filters": 3, "kernel": 5, "padding": 1}, (2, 6, 6)),  # dX by rows
+        # by shifted copies (npnet.functional.conv_shifted): 4 channels, 8x8
+        ({"filters": 3, "kernel": 3, "padding": 1}, (4, 8, 8)),
+        ({"filters": 2, "kernel": [2, 5], "padding": "same"}, (4, 8, 9)),
     ],
 )
 def test_gradient_check(args, in_shape):
     layer = built(in_shape, **args)
+    assert layer.shifted == (in_shape[0] >= 4)
     x = np.random.default_rng(1).standard_normal((2, *in_shape))
     errors = check_layer(layer, x, entries=None)
     assert set(errors) == ({"x", "W", "b"} if args.get("use_bias", True) else {"x", "W"})
@@ -154,6 +158,34 @@ def test_no_input_grad_skips_col2im(monkeypatch):
     assert layer.grads["W"].shape == (2, 1, 3, 3)
 
 
+@pytest.mark.parametrize(
+    "args, in_shape, shifted",
+    [
+        ({"filters": 32, "kernel": 3, "padding": 1}, (16, 14, 14), True),  # cnn.yaml's second
+        ({"filters": 8, "kernel": 5, "padding": "same"}, (4, 8, 8), True),
+        ({"filters": 8, "kernel": 4, "padding": "same"}, (4, 8, 8), True),  # (1, 2) rows
+        ({"filters": 16, "kernel": 3, "padding": 1}, (1, 28, 28), False),  # one channel
+        ({"filters": 16, "kernel": 3, "padding": 1}, (3, 32, 32), False),  # three
+        ({"filters": 128, "kernel": 3, "padding": 1}, (64, 7, 7), False),  # 49 pixels
+        ({"filters": 8, "kernel": 3, "padding": 1, "stride": 2}, (8, 14, 14), False),
+        ({"filters": 8, "kernel": 3}, (8, 14, 14), False),  # 12x12 out: not the input's size
+        ({"filters": 8, "kernel": 3, "padding": 2}, (8, 14, 14), False),  # 16x16 out
+    ],
+)
+def test_which_convolutions_run_by_shifted_copies(args, in_shape, shifted):
+    """Stride 1, the output the input's size, >= 4 channels and >= 64 pixels
+    (conv_shifted.runs_shifted): those run by shifted copies, the rest by im2col."""
+    layer = built(in_shape, **args)
+    assert layer.shifted is shifted
+    x = np.random.default_rng(0).standard_normal((2, *in_shape))
+    out = layer.forward(x, training=True)
+    assert out.shape == (2, *layer.out_shape)
+    assert (layer.saved.shape[1:3] == (in_shape[0], layer.kernel_hw[1])) is shifted  # Xq
+    np.testing.assert_allclose(
+        out, layer.forward(x, training=False), rtol=1e-12, atol=1e-12, err_msg="eval pass"
+    )
+
+
 def test_float32_stays_float32():
     layer = built((3, 8, 8), dtype=np.float32, filters=4, kernel=3, padding=1)
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
@@ -163,6 +195,17 @@ def test_float32_stays_float32():
     assert layer.params["W"].dtype == layer.params["b"].dtype == np.float32
     assert layer.grads["W"].dtype == layer.grads["b"].dtype == np.float32
     assert out.flags.c_contiguous
+
+
+def test_float32_stays_float32_by_shifted_copies():
+    layer = built((4, 8, 8), dtype=np.float32, filters=4, kernel=3, padding=1)
+    assert layer.shifted
+    x = np.random.default_rng(0).standard_normal((2, 4, 8, 8)).astype(np.float32)
+    out = layer.forward(x, training=True)
+    dx = layer.backward(np.ones_like(out))
+    assert out.dtype == dx.dtype == layer.saved.dtype == np.float32
+    assert layer.grads["W"].dtype == layer.grads["b"].dtype == np.float32
+    assert out.flags.c_contiguous and layer.grads["W"].flags.c_contiguous
 
 
 @pytest.mark.parametrize(

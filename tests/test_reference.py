@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from npnet.functional import conv, pooling
+from npnet.functional import conv, conv_shifted, pooling
 from npnet.functional import reference as ref
 from npnet.optim.optimizers import Adam, AdamW
 
@@ -78,6 +78,58 @@ def test_conv2d_with_the_bias_in_the_product_or_after_it(channels, fold_max_rows
     np.testing.assert_allclose(
         conv.conv2d(x, W, b, 1, padding), out, rtol=1e-12, atol=1e-12, err_msg="eval pass"
     )
+
+
+def same_size_cases(count: int, seed: int = 0):
+    """Random stride-1 (x shape, W shape, padding) whose output is the input's size: kernels
+    1-5 on each axis (even ones pad one more row or column on either side), any channels."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(count):
+        kh, kw = (int(k) for k in rng.integers(1, 6, size=2))
+        top, left = int(rng.integers(0, kh)), int(rng.integers(0, kw))
+        padding = ((top, kh - 1 - top), (left, kw - 1 - left))
+        h, w = (int(v) for v in rng.integers(1, 9, size=2))
+        n, c, f = (int(v) for v in rng.integers(1, 4, size=3))
+        cases.append(((n, c, h, w), (f, c, kh, kw), padding))
+    return cases
+
+
+class Unwritten:
+    """numpy with `empty` filled with NaN: an element a pass forgets to write shows."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def empty(shape, dtype=float):
+        return np.full(shape, np.nan, dtype=dtype)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding", same_size_cases(16))
+def test_the_conv_by_shifted_copies_matches_the_reference(x_shape, w_shape, padding, monkeypatch):
+    """conv_shifted's forward, dW, db and dX against the plain loops on any same-size shape
+    (the MIN_CHANNELS and MIN_PIXELS limits bypassed), every buffer starting as NaN."""
+    monkeypatch.setattr(conv_shifted, "np", Unwritten())
+    rng = np.random.default_rng(3)
+    x, W, b = (rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[0]))
+    out, xq = conv_shifted.conv2d_shifted_forward(x, W, b, padding)
+    expected = ref.conv2d(x, W, b, (1, 1), padding)
+    assert out.shape == expected.shape == (x_shape[0], w_shape[0], *x_shape[2:])
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12, err_msg="forward")
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # an evaluation pass: an image at a time
+    evaluated, none = conv_shifted.conv2d_shifted_forward(x, W, b, padding, keep=False)
+    assert none is None
+    np.testing.assert_array_equal(evaluated, out)
+    g = rng.standard_normal(out.shape)
+    ours = conv_shifted.conv2d_shifted_backward(g, xq, W, padding)
+    expected = ref.conv2d_backward(g, x, W, (1, 1), padding)
+    for name, a, r in zip(["dx", "dW", "db"], ours, expected, strict=True):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12, err_msg=f"{name}: ours vs ref")
+    dx, dW, db = conv_shifted.conv2d_shifted_backward(g, xq, W, padding, input_grad=False)
+    assert dx is None
+    np.testing.assert_array_equal(dW, ours[1])
+    np.testing.assert_array_equal(db, ours[2])
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)

@@ -61,6 +61,10 @@ CONV_CASES = [  # args, per-sample input shape, torch padding
     ({"filters": 3, "kernel": 3, "padding": "same"}, (2, 6, 5), "same"),
     ({"filters": 3, "kernel": 4, "padding": "same"}, (2, 6, 5), "same"),  # asymmetric
     ({"filters": 2, "kernel": 2, "stride": 2, "use_bias": False}, (3, 6, 6), 0),
+    # by shifted copies (npnet.functional.conv_shifted): >= 4 channels, >= 64 pixels, "same"
+    ({"filters": 3, "kernel": 5, "padding": 2}, (4, 8, 9), 2),
+    ({"filters": 3, "kernel": 4, "padding": "same"}, (5, 9, 8), "same"),  # asymmetric
+    ({"filters": 2, "kernel": [3, 1], "padding": [1, 0], "use_bias": False}, (4, 8, 8), (1, 0)),
 ]
 
 

@@ -18,6 +18,11 @@ from npnet.functional.conv import (
     conv2d_forward,
     conv_output_size,
 )
+from npnet.functional.conv_shifted import (
+    conv2d_shifted_backward,
+    conv2d_shifted_forward,
+    runs_shifted,
+)
 from npnet.nn.init import check_initializer, initialize
 from npnet.nn.layer import Layer, Shape
 from npnet.registry import LAYERS, did_you_mean
@@ -97,7 +102,10 @@ class Conv2D(Layer):
         if self.padding == "same" and self.stride_hw != (1, 1):
             raise ConfigError(f"padding 'same' needs stride 1, got stride {self.stride!r}")
         self.pads = resolve_padding(self.padding, self.kernel_hw)
-        self.cols: np.ndarray | None = None
+        # What the backward pass needs: the im2col columns, or the input shifted by columns
+        # when the conv runs by shifted copies (npnet.functional.conv_shifted)
+        self.saved: np.ndarray | None = None
+        self.shifted = False
         self.x_shape: tuple[int, ...] | None = None
 
     def output_shape(self, in_shape: Shape) -> Shape:
@@ -124,6 +132,7 @@ class Conv2D(Layer):
         kh, kw = self.kernel_hw
         shape = (self.filters, channels, kh, kw)
         fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
+        self.shifted = runs_shifted(self.in_shape, shape, self.stride_hw, self.pads)
         self.params = {"W": initialize(self.init, shape, fan_in, fan_out, rng, dtype)}
         if self.use_bias:
             self.params["b"] = initialize(
@@ -134,23 +143,32 @@ class Conv2D(Layer):
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         W, b = self.params["W"], self.params.get("b")
         self.x_shape = x.shape
+        if self.shifted:
+            out, self.saved = conv2d_shifted_forward(x, W, b, self.pads, keep=training)
+            return out
         if not training:
             # No backward pass follows: keeping the im2col columns would hold C·kh·kw floats
             # per output pixel (113 MB for the MNIST CNN's second conv at batch 1000).
-            self.cols = None
+            self.saved = None
             return conv2d(x, W, b, self.stride_hw, self.pads)
-        out, self.cols = conv2d_forward(x, W, b, self.stride_hw, self.pads)
+        out, self.saved = conv2d_forward(x, W, b, self.stride_hw, self.pads)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        dx, dW, db = conv2d_backward(
-            grad_out,
-            self.cols,
-            self.params["W"],
-            self.x_shape,
-            self.stride_hw,
-            self.pads,
-            input_grad=self.input_grad,
-        )
+        W = self.params["W"]
+        if self.shifted:
+            dx, dW, db = conv2d_shifted_backward(
+                grad_out, self.saved, W, self.pads, input_grad=self.input_grad
+            )
+        else:
+            dx, dW, db = conv2d_backward(
+                grad_out,
+                self.saved,
+                W,
+                self.x_shape,
+                self.stride_hw,
+                self.pads,
+                input_grad=self.input_grad,
+            )
         self.grads = {"W": dW, "b": db} if self.use_bias else {"W": dW}
         return dx
