@@ -320,6 +320,7 @@ def worker(framework: str, network: str, steps: int, threads: int | None) -> Non
 
         torch.set_num_threads(threads)
         runner = TorchWorker(network, steps, *data)
+    print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         command = line.strip()
         if command == "memory":
@@ -351,6 +352,9 @@ class Worker:
     def ask(self, command: str) -> dict[str, Any]:
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
+        return self.answer()
+
+    def answer(self) -> dict[str, Any]:
         line = self.process.stdout.readline()
         if not line:
             raise RuntimeError(f"the worker running {self.process.args} died")
@@ -440,6 +444,11 @@ def measure(network: str, frameworks: list[str], options: argparse.Namespace) ->
         name: Worker(name.rstrip("1"), network, steps, count) for name, count in threads.items()
     }
     try:
+        # Every worker set up (data loaded, libraries imported) before any trains: otherwise
+        # npnet's first steps meet the others' start-up on the cores, and `auto` keeps one
+        # slice after the other until its next trial.
+        for w in workers.values():
+            w.answer()
         train = interleave(workers, "train", options.repeats)
         infer = interleave(workers, "infer", options.infer_repeats)
         memory = {f: w.ask("memory") for f, w in workers.items()}
