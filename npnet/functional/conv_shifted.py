@@ -96,23 +96,27 @@ def conv2d_shifted_forward(
     n, c, h, w = x.shape
     f, _, kh, kw = W.shape
     (top, _), (left, _) = padding
-    rows = W.transpose(2, 0, 1, 3).reshape(kh * f, c * kw)  # row (p, f), column (c, q)
+    rows = W.transpose(2, 0, 1, 3).reshape(kh, f, c * kw)  # [p] row f, column (c, q)
+    others = [p for p in range(kh) if p != top]
     out = np.empty((n, f, h, w), dtype=np.result_type(x, W))
-    # A chunk of images at a time, so V (kh times the output) is still in cache for the adds.
+    # A chunk of images at a time, so V is still in cache for the adds. V_top needs no shift:
+    # its product is written straight into Y, the other rows' added onto it.
     chunk = images_per_chunk(kh * f * h * w * out.itemsize)
     kept = shifted_by_columns(x, kw, left) if keep else None
     for start in range(0, n, chunk):
         part = slice(start, start + chunk)
         xq = kept[part] if kept is not None else shifted_by_columns(x[part], kw, left)
-        v = np.matmul(rows, xq.reshape(len(xq), c * kw, h * w)).reshape(-1, kh, f, h, w)
+        xq = xq.reshape(len(xq), c * kw, h * w)
         y = out[part]
-        np.copyto(y, v[:, top])
-        for p in range(kh):
+        np.matmul(rows[top], xq, out=y.reshape(len(y), f, h * w))
+        if others:
+            v = np.matmul(rows[others].reshape(-1, c * kw), xq).reshape(len(y), -1, f, h, w)
+        for i, p in enumerate(others):
             s = p - top  # Y[y] += V_p[y + s]
             if s > 0:
-                y[:, :, : h - s] += v[:, p, :, s:]
-            elif s < 0:
-                y[:, :, -s:] += v[:, p, :, : h + s]
+                y[:, :, : h - s] += v[:, i, :, s:]
+            else:
+                y[:, :, -s:] += v[:, i, :, : h + s]
         if b is not None:
             y += b[:, None, None]
     return out, kept
