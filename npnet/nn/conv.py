@@ -68,7 +68,9 @@ class Conv2D(Layer):
     b (filters,) drawn by `bias_init` (zeros) with the same fans; either initializer is a name
     or a mapping with its parameters (npnet.nn.init). `padding` is an int, a pair, "valid" (0)
     or "same" (output as large as the input; stride 1 only; an even kernel pads one more
-    row/column at the bottom/right, as PyTorch does).
+    row/column at the bottom/right, as PyTorch does). A stride-1 conv whose output is its
+    input's size runs by shifted copies of whole images (npnet.functional.conv_shifted) when
+    it has the channels and pixels for that to pay (`runs_shifted`), any other by im2col.
     """
 
     def __init__(
