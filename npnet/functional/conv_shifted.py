@@ -31,8 +31,8 @@ from npnet.functional.conv import Padding, Pair, images_per_chunk
 
 # Fewer channels or pixels stay on im2col, where a conv's forward and backward pass together
 # (32 images, one thread) measured: 1 or 3 channels (a first layer: no dX; or 3 -> 16 on
-# 32x32) 1.9x-3.4x and 1.1x as slow as im2col, 7x7 images (64 -> 128 channels) 1.1x; 4 or
-# more channels on 8x8 or larger 0.34x-0.86x the time (16 -> 32 on 14x14: 0.75x).
+# 32x32) 1.9x-3.4x and 1.1x as slow as im2col, 7x7 images (64 -> 128 channels) 1.1x; 2 to 64
+# channels on 8x8 or larger 0.42x-0.88x the time (16 -> 32 on 16x16: 0.75x).
 MIN_CHANNELS = 4
 MIN_PIXELS = 64
 
