@@ -256,3 +256,15 @@ def test_build_errors(name):
         built(name, (4, 2, 2), size=3)
     with pytest.raises(ConfigError, match=rf"{name} expects an image input .* got \(10,\)"):
         built(name, (10,))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 9, 300])  # 300: offsets past uint8
+def test_first_max_of_is_the_first_argmax(count):
+    """The maximum over equal-shaped views and the first view attaining it, on values with
+    ties everywhere, in the smallest unsigned type that holds every offset."""
+    rng = np.random.default_rng(count)
+    views = [rng.integers(0, 3, size=(4, 5)).astype(np.float32) for _ in range(count)]
+    out, index = P.first_max_of(views)
+    np.testing.assert_array_equal(out, np.max(views, axis=0))
+    np.testing.assert_array_equal(index, np.argmax(views, axis=0))
+    assert index.dtype == (np.uint8 if count <= 256 else np.uint16)

