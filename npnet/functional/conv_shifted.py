@@ -98,6 +98,7 @@ def conv2d_shifted_forward(
     (top, _), (left, _) = padding
     rows = W.transpose(2, 0, 1, 3).reshape(kh, f, c * kw)  # [p] row f, column (c, q)
     others = [p for p in range(kh) if p != top]
+    rest = rows[others].reshape(-1, c * kw)  # the other row blocks, stacked: row (p, f)
     out = np.empty((n, f, h, w), dtype=np.result_type(x, W))
     # A chunk of images at a time, so V is still in cache for the adds. V_top needs no shift:
     # its product is written straight into Y, the other rows' added onto it.
@@ -110,7 +111,7 @@ def conv2d_shifted_forward(
         y = out[part]
         np.matmul(rows[top], xq, out=y.reshape(len(y), f, h * w))
         if others:
-            v = np.matmul(rows[others].reshape(-1, c * kw), xq).reshape(len(y), -1, f, h, w)
+            v = np.matmul(rest, xq).reshape(len(y), -1, f, h, w)
         for i, p in enumerate(others):
             s = p - top  # Y[y] += V_p[y + s]
             if s > 0:
