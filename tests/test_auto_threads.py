@@ -14,7 +14,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from npnet.config import load_config
 from npnet.engine.experiment import build_model
 from npnet.nn.blas import idle_core_seconds
+from npnet.nn.conv_pool import ConvMaxPool
 from npnet.nn.losses import SoftmaxCrossEntropy
+from npnet.nn.network import Network
 from npnet.nn.parallel import DataParallel, OneBlasThread, auto_parallel
 from npnet.nn.slice_process import fork_available
 from npnet.nn.threads import FastestChoice
@@ -257,6 +259,81 @@ def test_slices_at_once_change_no_number(specs, dtype):
             np.testing.assert_array_equal(a, b)
         for key, value in side_by_side[2].items():
             np.testing.assert_array_equal(other[2][key], value)
+
+
+# One of each pass that cuts the batch in a pass of all the slices at once (`Layer.blocks`), on
+# 1x16x16 images: a first conv (im2col, no dX), a 3x3 "same" conv on 4 channels of 256 pixels
+# (shifted copies), a 5x5 "valid" conv (dX by rows), a 3x3 conv at stride 2 (dX by col2im),
+# average pooling, dense layers; and a first conv merged with its max-pool.
+ONE_PASS = [
+    {"conv2d": {"filters": 4, "kernel": 3, "padding": 1}},
+    {"relu": {}},
+    {"conv2d": {"filters": 5, "kernel": 3, "padding": 1}},
+    {"relu": {}},
+    {"max_pool2d": {"size": 2}},
+    {"conv2d": {"filters": 6, "kernel": 5}},
+    {"tanh": {}},
+    {"conv2d": {"filters": 3, "kernel": 3, "stride": 2, "padding": 1}},
+    {"avg_pool2d": {"size": 2}},
+    {"flatten": {}},
+    {"dense": {"units": 7}},
+    {"relu": {}},
+    {"dense": {"units": 10}},
+]
+MERGED_FIRST = [{"conv2d": {"filters": 9, "kernel": 3, "padding": 1}}, {"relu": {}}, *ONE_PASS[4:]]
+
+
+def one_pass_model(specs, dtype, workers):
+    net = Network.from_specs(specs, (1, 16, 16), np.random.default_rng(0), dtype)
+    model = DataParallel(net, 3)
+    model.workers = workers
+    return model
+
+
+@pytest.mark.parametrize("specs", [ONE_PASS, MERGED_FIRST], ids=["one-of-each", "merged-first"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_the_slices_in_one_pass_give_the_numbers_of_the_slices_apart(specs, dtype):
+    if specs is ONE_PASS:
+        layers = one_pass_model(specs, dtype, 1).layers
+        assert [layers[i].shifted for i in (0, 2, 5, 7)] == [False, True, False, False]
+    else:
+        assert isinstance(one_pass_model(specs, dtype, 1).run_order[0], ConvMaxPool)
+    runs = {}
+    for workers in (3, 1):
+        model = one_pass_model(specs, dtype, workers)
+        model.forks = False  # threads: this test is about the one pass, not the processes
+        rng = np.random.default_rng(3)
+        loss, optimizer = SoftmaxCrossEntropy(), SGD(lr=0.1, momentum=0.9)
+        record = []
+        # 11 rows: slices of 4, 4 and 3; 2 rows: two slices of one row; 1 row: one slice.
+        for batch in (11, 10, 2, 1, 7):
+            x = rng.normal(size=(batch, 1, 16, 16)).astype(dtype)
+            y = rng.integers(0, 10, size=batch)
+            record.append(model.forward(x, training=True))
+            record.append(np.float64(loss.forward(record[-1], y)))
+            model.backward(loss.backward())
+            record += [grad.copy() for grad in model.gradients().values()]
+            optimizer.step(model.parameters(), model.gradients())
+            assert model.one_pass == (workers == 1)
+        record.append(model.forward(rng.normal(size=(25, 1, 16, 16)).astype(dtype)))
+        record += [value.copy() for value in model.parameters().values()]
+        assert all(layer.cuts is None for layer in model.layers)  # only during its passes
+        runs[workers] = record
+    assert len(runs[1]) == len(runs[3])
+    for a, b in zip(runs[1], runs[3], strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_one_pass_waits_for_dropout_and_batch_norm_in_training_only():
+    for specs in (DROPOUT_CNN, BN_CNN):
+        model = DataParallel(build(specs), 2)
+        model.workers = 1
+        x = np.random.default_rng(0).normal(size=(6, 1, 8, 8))
+        model.forward(x, training=True)
+        assert not model.one_pass  # each slice draws its own masks / the slices share sums
+        model.forward(x)
+        assert model.one_pass
 
 
 def test_one_slice_at_a_time_survives_a_failing_slice():

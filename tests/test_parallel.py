@@ -11,9 +11,10 @@ from threadpoolctl import threadpool_info
 
 from npnet.engine.experiment import build_model
 from npnet.nn.blas import one_blas_thread
+from npnet.nn.layer import cut_rows
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
-from npnet.nn.parallel import DataParallel, slice_bounds, split_at
+from npnet.nn.parallel import DataParallel, slice_bounds
 
 CNN = [
     {"conv2d": {"filters": 4, "kernel": 3, "padding": 1}},
@@ -242,5 +243,5 @@ def test_slices_are_cut_where_array_split_cuts():
         for slices in range(1, min(rows, 5) + 1):
             x = np.arange(rows)
             expected = np.array_split(x, slices)
-            got = split_at(x, slice_bounds(rows, slices))
+            got = cut_rows(x, slice_bounds(rows, slices))
             assert [list(a) for a in got] == [list(a) for a in expected]

@@ -24,7 +24,7 @@ from npnet.functional.conv_shifted import (
     runs_shifted,
 )
 from npnet.nn.init import check_initializer, initialize
-from npnet.nn.layer import Layer, Shape
+from npnet.nn.layer import Layer, Shape, joined_gradients
 from npnet.registry import LAYERS, did_you_mean
 from npnet.validate import boolean, non_negative_int, positive_int
 
@@ -157,20 +157,27 @@ class Conv2D(Layer):
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        W = self.params["W"]
-        if self.shifted:
-            dx, dW, db = conv2d_shifted_backward(
-                grad_out, self.saved, W, self.pads, input_grad=self.input_grad
-            )
-        else:
-            dx, dW, db = conv2d_backward(
-                grad_out,
-                self.saved,
-                W,
-                self.x_shape,
-                self.stride_hw,
-                self.pads,
-                input_grad=self.input_grad,
-            )
+        # Block by block (`Layer.blocks`): dW and db are sums over the batch, and dX by rows
+        # or by col2im one matrix product over all the images.
+        dx, dW, db = joined_gradients(
+            [
+                self.block_gradients(g, saved)
+                for g, saved in zip(self.blocks(grad_out), self.blocks(self.saved), strict=True)
+            ]
+        )
         self.grads = {"W": dW, "b": db} if self.use_bias else {"W": dW}
         return dx
+
+    def block_gradients(
+        self, grad_out: np.ndarray, saved: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """dX, dW, db of the images of `grad_out`, from what the forward pass saved of them."""
+        W = self.params["W"]
+        if self.shifted:
+            return conv2d_shifted_backward(
+                grad_out, saved, W, self.pads, input_grad=self.input_grad
+            )
+        x_shape = (len(grad_out), *self.x_shape[1:])
+        return conv2d_backward(
+            grad_out, saved, W, x_shape, self.stride_hw, self.pads, input_grad=self.input_grad
+        )

@@ -16,7 +16,7 @@ import numpy as np
 
 from npnet.functional.conv_pool import conv2d_max_pool2d_backward, conv2d_max_pool2d_forward
 from npnet.nn.conv import Conv2D
-from npnet.nn.layer import Layer
+from npnet.nn.layer import Layer, joined_gradients
 from npnet.nn.pooling import MaxPool2D
 
 
@@ -63,6 +63,14 @@ class ConvMaxPool:
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         if self.saved is None:
             return self.conv.backward(self.pool.backward(grad_out))
-        dW, db = conv2d_max_pool2d_backward(grad_out, *self.saved, self.conv.params["W"].shape)
+        cols, winner = self.saved
+        W_shape = self.conv.params["W"].shape
+        # Block by block (`Layer.blocks`): dW and db are sums over the batch.
+        _, dW, db = joined_gradients(
+            [
+                (None, *conv2d_max_pool2d_backward(g, c, w, W_shape))
+                for g, c, w in zip(*map(self.conv.blocks, (grad_out, cols, winner)), strict=True)
+            ]
+        )
         self.conv.grads = {"W": dW, "b": db} if self.conv.use_bias else {"W": dW}
         return None

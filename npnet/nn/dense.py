@@ -9,7 +9,7 @@ import numpy as np
 from npnet.errors import ConfigError
 from npnet.functional.linear import linear, linear_backward
 from npnet.nn.init import check_initializer, initialize
-from npnet.nn.layer import Layer, Shape
+from npnet.nn.layer import Layer, Shape, joined_gradients
 from npnet.registry import LAYERS
 from npnet.validate import boolean, positive_int
 
@@ -62,9 +62,18 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self.x = x
-        return linear(x, self.params["W"], self.params.get("b"))
+        W, b = self.params["W"], self.params.get("b")
+        # Block by block (`Layer.blocks`): BLAS may pick another kernel for more rows.
+        outs = [linear(part, W, b) for part in self.blocks(x)]
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        dx, dW, db = linear_backward(grad_out, self.x, self.params["W"], input_grad=self.input_grad)
+        W = self.params["W"]
+        dx, dW, db = joined_gradients(
+            [
+                linear_backward(g, x, W, input_grad=self.input_grad)
+                for g, x in zip(self.blocks(grad_out), self.blocks(self.x), strict=True)
+            ]
+        )
         self.grads = {"W": dW, "b": db} if self.use_bias else {"W": dW}
         return dx

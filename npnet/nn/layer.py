@@ -13,6 +13,7 @@ known, so a config never states fan-in. Images are NCHW, as in PyTorch.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,9 @@ class Layer:
         self.rng: np.random.Generator | None = None
         self.in_shape: Shape | None = None
         self.out_shape: Shape | None = None
+        # Where npnet.nn.parallel cuts the batch into its slices, when they run through the
+        # layers as one pass (`cut_rows`); None: the batch is one block.
+        self.cuts: list[int] | None = None
 
     @property
     def name(self) -> str:
@@ -70,8 +74,34 @@ class Layer:
         """Set `self.grads` and return dL/dx (or None when `self.input_grad` is False)."""
         raise NotImplementedError
 
+    def blocks(self, array: np.ndarray) -> list[np.ndarray]:
+        """`array`'s rows cut at `self.cuts`: the blocks in which a layer takes its sums over the
+        batch and the matrix products whose size grows with it (BLAS may pick another kernel,
+        with other roundings, for another size), one after the other, so that one pass over
+        the whole batch gives the bits of its slices run apart. [array] when `cuts` is None."""
+        return [array] if self.cuts is None else cut_rows(array, self.cuts)
+
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, so `type(layer)(**layer.get_config())` rebuilds it.
 
         Every layer stores each constructor argument under an attribute of the same name."""
         return constructor_config(self)
+
+
+def cut_rows(array: np.ndarray, cuts: list[int]) -> list[np.ndarray]:
+    """Views of `array`'s rows between the cuts: cuts [3] of 5 rows -> rows 0-2 and 3-4."""
+    starts, ends = [0, *cuts], [*cuts, len(array)]
+    return [array[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
+def joined_gradients(
+    blocks: list[tuple[np.ndarray | None, ...]],
+) -> tuple[np.ndarray | None, ...]:
+    """(dx, *parameter gradients) of the whole batch from those of its blocks, in block order:
+    dx the blocks' rows one after the other (None if theirs are), each parameter gradient the
+    sum of the blocks' (added in block order, as npnet.nn.parallel adds its slices')."""
+    if len(blocks) == 1:
+        return blocks[0]
+    dxs, *grads = zip(*blocks, strict=True)
+    dx = None if dxs[0] is None else np.concatenate(dxs)
+    return dx, *(functools.reduce(np.add, parts) for parts in grads)
