@@ -30,11 +30,10 @@ and returns the total, so the statistics stay the whole batch's.
 
 How many slices run at once (`workers`, 1 to `threads`) changes nothing but the time: each
 slice computes the same numbers on whichever thread it runs, and the sums over the slices are
-added in slice order. One at a time, the slices run as one pass over the whole batch (unless
-they draw their own dropout masks or share batch norm's sums): each layer takes its sums over
-the batch, and the matrix products whose size grows with it, slice by slice (`Layer.cuts`, set
-only during the pass), so the numbers are those of the slices run apart, and every other pass
-runs once over all the rows instead of once per slice (LeNet-5's step 0.93x the time).
+added in slice order. One at a time, the slices run as one pass over the batch (unless they
+draw their own dropout masks or share batch norm's sums): the layers take their sums over the
+batch, and products whose size grows with it, slice by slice (`Layer.cuts`), so the numbers
+are the slices' and every other pass runs once, not once per slice (LeNet-5: 0.93x the time).
 `train.threads: auto` (`auto_parallel`) uses that: the number of slices is fixed by the
 network, and a `FastestChoice` picks, as training runs, whether they run side by side or one
 after the other (the faster when another process holds a core). BLAS threads are not switched
@@ -223,8 +222,7 @@ class DataParallel(Network):
         self.mixing = training and any(layer.mixes_batch for layer in self.layers)
         self.in_processes = self.forks and 1 < len(slices) <= self.workers
         # One after the other, and no slice draws its own masks or waits for the others' sums:
-        # the slices as one pass, each layer's sums over the batch (and products spanning it)
-        # taken slice by slice (`Layer.blocks`): the same numbers, in fewer and longer passes.
+        # the slices as one pass (see the module docstring), the same numbers.
         self.one_pass = self.workers == 1 and not (
             training and any(layer.stochastic or layer.mixes_batch for layer in self.layers)
         )
