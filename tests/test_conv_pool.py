@@ -124,7 +124,10 @@ def test_without_bias():
 
 
 def test_float32_outputs_are_the_conv_then_pool_numbers():
-    # The MNIST CNN's first conv and pool: the same floats as the two fast passes apart.
+    # The MNIST CNN's first conv and pool: the same sums as the two fast passes apart, the
+    # same winners. Equal to the last bit only where OpenBLAS rounds a column alike wherever
+    # it stands in the product: on an AMD Zen 5 with its AVX2 kernels 1 % of them differ by
+    # an ulp (the columns come in window order here, in pixel order apart).
     rng = np.random.default_rng(3)
     x = rng.standard_normal((8, 1, 28, 28)).astype(np.float32)
     x[:3] = 0  # blank images: every window a tie
@@ -133,7 +136,9 @@ def test_float32_outputs_are_the_conv_then_pool_numbers():
     out, (_, winner) = conv2d_max_pool2d_forward(x, W, b, (1, 1), ((1, 1), (1, 1)), 2)
     y, _ = conv2d_forward(x, W, b, 1, 1)
     expected, argmax = max_pool2d_forward(y, 2)
-    assert out.dtype == np.float32 and np.array_equal(out, expected)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    assert np.array_equal(out[:3], expected[:3])  # blank images: b alone, no product to round
     assert np.array_equal(winner.reshape(argmax.shape), argmax)
 
 
@@ -206,7 +211,10 @@ def test_merged_and_apart_give_the_same_outputs_and_gradients():
         net.backward(g)
         results.append((out, {k: v.copy() for k, v in net.gradients().items()}, net.forward(x)))
     (out, grads, evaluated), (out_apart, grads_apart, evaluated_apart) = results
-    assert np.array_equal(out, out_apart) and np.array_equal(evaluated, evaluated_apart)
+    # The same sums (to the last bit where OpenBLAS rounds a column alike wherever it stands:
+    # see test_float32_outputs_are_the_conv_then_pool_numbers).
+    np.testing.assert_allclose(out, out_apart, rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(evaluated, evaluated_apart, rtol=2e-6, atol=1e-6)
     for key in grads:  # the first conv's the same sums in another order, the others the same
         np.testing.assert_allclose(grads[key], grads_apart[key], rtol=2e-5, atol=1e-6)
 

@@ -16,7 +16,9 @@ It pays where the conv's output outweighs its columns (more filters than rows pe
 in a first layer on a grey image): a training step of the MNIST CNN on 32 images takes
 0.88x-0.95x the time with its first conv and pool merged (npnet.nn.conv_pool says when the
 network merges them). No dL/dX: only for a layer whose input needs no gradient. The outputs
-are the same numbers as the conv then the pool; dW and db are the same sums in another order.
+are the same sums as the conv then the pool (equal to the last bit where OpenBLAS rounds a
+column alike wherever it stands in a product: not on every CPU); dW and db are the same sums
+in another order.
 The readable twin is the two one after the other: `npnet.functional.reference.conv2d`, then
 `reference.max_pool2d`.
 """
