@@ -491,8 +491,11 @@ def print_table(report: dict[str, Any]) -> None:
     settings = report["settings"]
     threads = settings["threads"] or "npnet auto, PyTorch 1 and all cores"
     load = ", one core busy (--load)" if settings["load"] else ""
+    kernels = [pool["architecture"] for pool in report["machine"]["blas"] if pool["architecture"]]
     title = (
         f"npnet vs PyTorch, float32, batch {BATCH}, threads: {threads}{load}, "
+        f"OpenBLAS kernels: {', '.join(kernels) or 'unknown'}"
+        f"{' (OPENBLAS_CORETYPE)' if report['machine']['openblas_coretype'] else ''}, "
         f"load {report['load_before'][0]:.2f} -> {report['load_after'][0]:.2f}"
     )
     table = Table(title=title)
@@ -591,6 +594,8 @@ def main() -> None:
             "numpy": np.__version__,
             "torch": torch_version(),
             "blas": blas_info(),
+            # OpenBLAS picks its kernels for the CPU unless this names them (read at load)
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
         },
         "load_before": load_before,
         "load_after": os.getloadavg(),
