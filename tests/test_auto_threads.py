@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from npnet.config import load_config
 from npnet.engine.experiment import build_model
-from npnet.nn.blas import idle_core_seconds
+from npnet.nn.blas import blas_kernels, idle_core_seconds
 from npnet.nn.conv_pool import ConvMaxPool
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
@@ -439,6 +439,7 @@ def test_train_prints_auto_and_equals_two_threads(write_config, tmp_path):
     assert steps == 2 * -(-summaries[0]["train_examples"] // 32)  # every step of 2 epochs
     side_by_side_in = "processes" if fork_available() else "threads"
     expected = {"slices": 2, "blas_threads": 1, "side_by_side_in": side_by_side_in}
+    expected["blas_kernels"] = blas_kernels()
     assert summaries[1]["threads"] == expected
 
 

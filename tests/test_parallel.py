@@ -10,7 +10,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from npnet.engine.experiment import build_model
-from npnet.nn.blas import one_blas_thread
+from npnet.nn.blas import blas_kernels, one_blas_thread
 from npnet.nn.layer import cut_rows
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
@@ -245,3 +245,12 @@ def test_slices_are_cut_where_array_split_cuts():
             expected = np.array_split(x, slices)
             got = cut_rows(x, slice_bounds(rows, slices))
             assert [list(a) for a in got] == [list(a) for a in expected]
+
+
+def test_blas_kernels_name_what_openblas_runs_and_what_chose_them(monkeypatch):
+    named = [info["architecture"] for info in threadpool_info() if info.get("architecture")]
+    kernels = named[0] if named else None
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    assert blas_kernels() == kernels
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert blas_kernels() == (kernels and f"{kernels} (OPENBLAS_CORETYPE=Haswell)")

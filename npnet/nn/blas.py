@@ -52,6 +52,18 @@ def blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def blas_kernels() -> str | None:
+    """The kernels NumPy's BLAS runs, by OpenBLAS's names ("Haswell": AVX2, "SkylakeX":
+    AVX-512), picked for the CPU as it loads unless `OPENBLAS_CORETYPE` names them (then said);
+    None for a BLAS that does not tell. A product's last bits depend on them."""
+    for library in blas_controller().lib_controllers:
+        kernels = library.info().get("architecture")
+        if library.user_api == "blas" and kernels:
+            named = os.environ.get("OPENBLAS_CORETYPE")
+            return f"{kernels} (OPENBLAS_CORETYPE={named})" if named else kernels
+    return None
+
+
 # threadpoolctl's limits are process-wide, and it honours them from one thread at a time (a
 # limit set or restored by a second thread while the first holds one is silently dropped), so
 # blocks of different threads take turns; the same thread may nest them.

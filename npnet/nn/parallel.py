@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet.nn.blas import available_cores, idle_core_seconds, one_blas_thread
+from npnet.nn.blas import available_cores, blas_kernels, idle_core_seconds, one_blas_thread
 from npnet.nn.layer import cut_rows
 from npnet.nn.network import Network
 from npnet.nn.slice_process import SliceProcess, fork_available
@@ -112,19 +112,19 @@ def threads_line(net: Network) -> str | None:
 
 
 def threads_record(net: Network) -> dict[str, Any]:
-    """How a run used the cores, for its summary (its numbers depend on the slices, not on
-    how many ran at once or where): slices per batch, BLAS threads, whether slices side by
-    side run in processes or threads, and under `auto` the steps run with each number of
-    slices at once (in this process: a resumed run counts its own)."""
+    """How a run used the cores, for its summary (its numbers depend on the slices and the
+    BLAS kernels, not on how many slices ran at once or where): slices per batch, BLAS threads
+    and kernels, whether slices side by side run in processes or threads, and under `auto` the
+    steps run with each number of slices at once (in this process: a resumed run its own)."""
+    kernels = {"blas_kernels": blas_kernels()}
     if isinstance(net, OneBlasThread):
-        return {"slices": 1, "blas_threads": 1}
+        return {"slices": 1, "blas_threads": 1, **kernels}
     if not isinstance(net, DataParallel):
-        return {"slices": 1, "blas_threads": "as the environment set it"}
-    record: dict[str, Any] = {"slices": net.threads, "blas_threads": 1}
+        return {"slices": 1, "blas_threads": "as the environment set it", **kernels}
+    record: dict[str, Any] = {"slices": net.threads, "blas_threads": 1, **kernels}
     record["side_by_side_in"] = "processes" if net.forks else "threads"
-    if net.chooser is not None:
-        used = net.chooser.used
-        record["slices_at_once_steps"] = {str(n): used[n] for n in net.chooser.candidates}
+    if (chooser := net.chooser) is not None:
+        record["slices_at_once_steps"] = {str(n): chooser.used[n] for n in chooser.candidates}
     return record
 
 
