@@ -265,7 +265,6 @@ class DataParallel(Network):
 
     def backward(self, grad_out: np.ndarray) -> None:
         """Fill the grads of each slice's layers; `gradients()` sums them."""
-        parts = cut_rows(grad_out, self.bounds)
         if self.one_pass:
             with one_blas_thread(), self.cut_at_the_slices():
                 super().backward(grad_out)
@@ -274,9 +273,9 @@ class DataParallel(Network):
             def start(worker: SliceProcess, index: int, grads: np.ndarray) -> None:
                 worker.start_backward(grads)
 
-            self.run_in_processes(start, self.replicas[0].backward, parts)
+            self.run_in_processes(start, self.replicas[0].backward, cut_rows(grad_out, self.bounds))
         else:
-            self.run(lambda net, grads: net.backward(grads), parts)
+            self.run(lambda net, grads: net.backward(grads), cut_rows(grad_out, self.bounds))
         if self.chooser is not None:
             self.chooser.record(time.perf_counter() - self.step_started)
 
