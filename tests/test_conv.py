@@ -89,6 +89,27 @@ def test_im2col_conv_matches_the_reference_loops(x_shape, w_shape, stride, paddi
     np.testing.assert_allclose(db, ref_db, rtol=1e-12, err_msg="db: ours vs ref")
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, F.CHUNK_BYTES])  # an image per chunk, or all
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
+def test_columns_built_again_give_the_numbers_of_the_kept_ones(
+    monkeypatch, chunk_bytes, x_shape, w_shape, stride, padding
+):
+    """dW from the columns built again from x (`conv2d_weight_gradient_rebuilt`), chunk by
+    chunk, is bit for bit dW from the columns conv2d_forward kept, in float32 and float64."""
+    monkeypatch.setattr(F, "CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal(x_shape).astype(dtype)
+        W = rng.standard_normal(w_shape).astype(dtype)
+        out, cols = F.conv2d_forward(x, W, None, stride, padding)
+        g = rng.standard_normal(out.shape).astype(dtype)
+        kept = F.conv2d_backward(g, cols, W, x.shape, stride, padding)
+        rebuilt = F.conv2d_backward(g, None, W, x.shape, stride, padding, x=x)
+        for ours, expected in zip(rebuilt, kept, strict=True):
+            assert ours.dtype == expected.dtype == dtype
+            np.testing.assert_array_equal(ours, expected)
+
+
 def test_im2col_and_col2im_are_adjoint():
     """<im2col(x), c> = <x, col2im(c)>: col2im is exactly the transpose of im2col."""
     rng = np.random.default_rng(3)
@@ -184,6 +205,35 @@ def test_which_convolutions_run_by_shifted_copies(args, in_shape, shifted):
     np.testing.assert_allclose(
         out, layer.forward(x, training=False), rtol=1e-12, atol=1e-12, err_msg="eval pass"
     )
+
+
+@pytest.mark.parametrize(
+    "args, in_shape, rebuilds",
+    [
+        ({"filters": 6, "kernel": 5, "padding": 2}, (1, 28, 28), True),  # LeNet-5's first
+        ({"filters": 4, "kernel": 3, "stride": 2}, (1, 9, 9), True),
+        ({"filters": 16, "kernel": 5}, (6, 14, 14), False),  # LeNet-5's second
+        ({"filters": 8, "kernel": 3, "padding": 1}, (3, 12, 12), False),  # RGB
+        ({"filters": 8, "kernel": 3, "padding": 1}, (4, 8, 8), False),  # by shifted copies
+    ],
+)
+def test_one_channel_convs_keep_their_input_and_build_the_columns_again(args, in_shape, rebuilds):
+    """Up to REBUILD_MAX_CHANNELS input channels a training pass keeps x, not its columns, and
+    the backward pass gives the numbers of a twin that keeps the columns, bit for bit."""
+    layer, twin = built(in_shape, np.float32, **args), built(in_shape, np.float32, **args)
+    assert layer.rebuilds_columns is rebuilds
+    twin.rebuilds_columns = False
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, *in_shape)).astype(np.float32)
+    out, twin_out = layer.forward(x, training=True), twin.forward(x, training=True)
+    assert (layer.saved is x) is rebuilds
+    np.testing.assert_array_equal(out, twin_out)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(g), twin.backward(g))
+    for key, grad in layer.grads.items():
+        np.testing.assert_array_equal(grad, twin.grads[key])
+    layer.forward(x, training=False)
+    assert layer.saved is None  # no backward pass follows an evaluation
 
 
 def test_float32_stays_float32():

@@ -22,14 +22,19 @@ from numpy.lib.stride_tricks import sliding_window_view
 Pair = tuple[int, int]
 Padding = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 
-# The im2col columns of a chunk of images stay under this size (the 4 MiB L2 cache), so
-# the matrix product reads them from cache right after they are written.
-CHUNK_BYTES = 2**22
+# The im2col columns of a chunk of images stay under this size, so the matrix product reads
+# them from cache right after they are written. LeNet-5's and cnn.yaml's training steps on
+# 64 images in one pass (one core; AMD Zen 5, 1 MiB L2, 32 MiB L3 shared with other
+# machines): 2 MiB 0.94x-0.99x the time of 4 MiB; 1 MiB no faster; 32 images: the same.
+CHUNK_BYTES = 2**21
 # Up to this many rows per column (C·kh·kw), conv2d_forward adds the bias inside the product.
 FOLD_BIAS_MAX_ROWS = 32
 # Up to this many kernel offsets (kh·kw), or at a stride other than 1, conv2d_backward takes
 # dX by col2im; above it, by rows (`input_gradient_by_rows`).
 COL2IM_MAX_OFFSETS = 9
+# Up to this many input channels, a training pass keeps the images instead of their im2col
+# columns, and dW builds the columns again (`conv2d_weight_gradient_rebuilt`).
+REBUILD_MAX_CHANNELS = 1
 
 
 def as_pair(value: int | Sequence[int]) -> Pair:
@@ -310,31 +315,62 @@ def conv2d_weight_gradient(g: np.ndarray, cols: np.ndarray, W_shape: tuple[int, 
     return np.matmul(cols, g.transpose(0, 2, 1)).sum(axis=0).T.reshape(W_shape)
 
 
+def conv2d_weight_gradient_rebuilt(
+    g: np.ndarray, x: np.ndarray, W_shape: tuple[int, ...], stride: Pair, padding: Padding
+) -> np.ndarray:
+    """`conv2d_weight_gradient` with the im2col columns built again from the images x
+    (N, C, H, W), a chunk of images at a time (CHUNK_BYTES) into one buffer: the same
+    products, so the same numbers, without keeping the columns from the forward pass.
+
+    With one input channel the columns are kh·kw shifted copies of a single plane, cheap to
+    build in cache; kept, LeNet-5's first conv (1x5x5, 28x28) holds 5 MB at batch 64, which
+    go out to memory and come back for dW (its training step 0.96x the time rebuilt; with 6
+    channels, LeNet's second conv, rebuilding costs more than it saves: 1.01x-1.02x).
+    """
+    n, f, pixels = g.shape
+    _, c, kh, kw = W_shape
+    k = c * kh * kw
+    chunk = images_per_chunk(k * pixels * x.itemsize)
+    products = np.empty((n, k, f), dtype=np.result_type(g, x))
+    cols = np.empty((min(n, chunk), k, pixels), dtype=x.dtype)
+    for start in range(0, n, chunk):
+        part = slice(start, start + chunk)
+        part_cols = cols[: len(x[part])]
+        im2col(x[part], (kh, kw), stride, padding, out=part_cols)
+        np.matmul(part_cols, g[part].transpose(0, 2, 1), out=products[part])
+    return products.sum(axis=0).T.reshape(W_shape)
+
+
 def conv2d_backward(
     grad_out: np.ndarray,
-    cols: np.ndarray,
+    cols: np.ndarray | None,
     W: np.ndarray,
     x_shape: tuple[int, ...],
     stride: int | Sequence[int] = 1,
     padding: int | Sequence[int] | Padding = 0,
     *,
     input_grad: bool = True,
+    x: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of `conv2d` with G[n] = dL/dY[n] as (F, OH·OW): dW = Σ_n G[n] cols[n]ᵀ,
     db = Σ G over (n, i, j), dX = col2im(Wᵀ G[n] for each n) (`col2im_images_last`), or for a
     stride-1 kernel of more than COL2IM_MAX_OFFSETS offsets `input_gradient_by_rows`.
 
-    grad_out (N, F, OH, OW), cols from `conv2d_forward` -> dx (N, C, H, W) or None when
-    `input_grad` is False (the col2im is skipped), dW (F, C, kh, kw), db (F,).
+    grad_out (N, F, OH, OW), cols from `conv2d_forward`, or None and x the conv's input
+    (N, C, H, W) to build them again (`conv2d_weight_gradient_rebuilt`) -> dx (N, C, H, W)
+    or None when `input_grad` is False (the col2im is skipped), dW (F, C, kh, kw), db (F,).
     Plain loops: `npnet.functional.reference.conv2d_backward`.
     """
     n, f = grad_out.shape[:2]
     g = grad_out.reshape(n, f, -1)  # (N, F, OH·OW): image n's rows match cols[n]
-    dW = conv2d_weight_gradient(g, cols, W.shape)
+    stride, padding = as_pair(stride), as_padding(padding)
+    if cols is None:
+        dW = conv2d_weight_gradient_rebuilt(g, x, W.shape, stride, padding)
+    else:
+        dW = conv2d_weight_gradient(g, cols, W.shape)
     db = g.sum(axis=(0, 2))
     if not input_grad:
         return None, dW, db
-    stride, padding = as_pair(stride), as_padding(padding)
     kh, kw = W.shape[2:]
     if stride == (1, 1) and kh * kw > COL2IM_MAX_OFFSETS:
         return input_gradient_by_rows(grad_out, W, x_shape, padding), dW, db

@@ -9,6 +9,7 @@ import numpy as np
 
 from npnet.errors import ConfigError
 from npnet.functional.conv import (
+    REBUILD_MAX_CHANNELS,
     Padding,
     Pair,
     as_padding,
@@ -70,7 +71,9 @@ class Conv2D(Layer):
     or "same" (output as large as the input; stride 1 only; an even kernel pads one more
     row/column at the bottom/right, as PyTorch does). A stride-1 conv whose output is its
     input's size runs by shifted copies of whole images (npnet.functional.conv_shifted) when
-    it has the channels and pixels for that to pay (`runs_shifted`), any other by im2col.
+    it has the channels and pixels for that to pay (`runs_shifted`), any other by im2col;
+    with up to REBUILD_MAX_CHANNELS input channels the backward pass builds the im2col
+    columns again from the input rather than keeping them (`rebuilds_columns`).
     """
 
     def __init__(
@@ -104,10 +107,12 @@ class Conv2D(Layer):
         if self.padding == "same" and self.stride_hw != (1, 1):
             raise ConfigError(f"padding 'same' needs stride 1, got stride {self.stride!r}")
         self.pads = resolve_padding(self.padding, self.kernel_hw)
-        # What the backward pass needs: the im2col columns, or the input shifted by columns
-        # when the conv runs by shifted copies (npnet.functional.conv_shifted)
+        # What the backward pass needs: the im2col columns, the input when it builds them
+        # again (`rebuilds_columns`), or the input shifted by columns when the conv runs by
+        # shifted copies (npnet.functional.conv_shifted)
         self.saved: np.ndarray | None = None
         self.shifted = False
+        self.rebuilds_columns = False
         self.x_shape: tuple[int, ...] | None = None
 
     def output_shape(self, in_shape: Shape) -> Shape:
@@ -135,6 +140,7 @@ class Conv2D(Layer):
         shape = (self.filters, channels, kh, kw)
         fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
         self.shifted = runs_shifted(self.in_shape, shape, self.stride_hw, self.pads)
+        self.rebuilds_columns = not self.shifted and channels <= REBUILD_MAX_CHANNELS
         self.params = {"W": initialize(self.init, shape, fan_in, fan_out, rng, dtype)}
         if self.use_bias:
             self.params["b"] = initialize(
@@ -148,10 +154,11 @@ class Conv2D(Layer):
         if self.shifted:
             out, self.saved = conv2d_shifted_forward(x, W, b, self.pads, keep=training)
             return out
-        if not training:
-            # No backward pass follows: keeping the im2col columns would hold C·kh·kw floats
-            # per output pixel (113 MB for the MNIST CNN's second conv at batch 1000).
-            self.saved = None
+        if not training or self.rebuilds_columns:
+            # No backward pass follows, or it builds the columns again from x: keeping them
+            # would hold C·kh·kw floats per output pixel (113 MB for the MNIST CNN's second
+            # conv at batch 1000), and conv2d builds them a chunk at a time.
+            self.saved = x if training else None
             return conv2d(x, W, b, self.stride_hw, self.pads)
         out, self.saved = conv2d_forward(x, W, b, self.stride_hw, self.pads)
         return out
@@ -178,6 +185,7 @@ class Conv2D(Layer):
                 grad_out, saved, W, self.pads, input_grad=self.input_grad
             )
         x_shape = (len(grad_out), *self.x_shape[1:])
+        cols, x = (None, saved) if self.rebuilds_columns else (saved, None)
         return conv2d_backward(
-            grad_out, saved, W, x_shape, self.stride_hw, self.pads, input_grad=self.input_grad
+            grad_out, cols, W, x_shape, self.stride_hw, self.pads, input_grad=self.input_grad, x=x
         )

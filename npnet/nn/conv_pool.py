@@ -7,7 +7,9 @@ column (F ≥ C·kh·kw: its output, which the pool's strided passes read, outwe
 columns, which the window-ordered im2col writes) and nobody needs dL/dx of the conv's input
 (a first layer). The two layers keep their parameters, gradients and summary rows; only their
 passes are merged, and each pass checks again, so a gradient check that switches on the input
-gradient runs them apart.
+gradient runs them apart. The merged pass keeps its window-ordered columns even where the conv
+alone would build them again (`Conv2D.rebuilds_columns`): for cnn.yaml's first conv, built
+again, the training step took 1.00x-1.01x the time.
 """
 
 from __future__ import annotations
