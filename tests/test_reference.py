@@ -130,6 +130,26 @@ def test_the_conv_by_shifted_copies_matches_the_reference(x_shape, w_shape, padd
     assert dx is None
     np.testing.assert_array_equal(dW, ours[1])
     np.testing.assert_array_equal(db, ours[2])
+    monkeypatch.setattr(conv_shifted, "BACKWARD_CHUNK_BYTES", 1)  # an image at a time
+    for a, whole in zip(conv_shifted.conv2d_shifted_backward(g, xq, W, padding), ours, strict=True):
+        np.testing.assert_array_equal(a, whole)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3 * 16 * 3 * 36 * 4, 2**19])  # 1, 3, all images
+def test_the_backward_by_shifted_copies_gives_the_same_bits_in_any_chunks(chunk_bytes, monkeypatch):
+    """float32, 7 images of 16 -> 16 channels on 6x6, 3x3: a chunk of one image, of three
+    (the last chunk one image) or all at once, the same dX, dW and db to the last bit."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((7, 16, 6, 6)).astype(np.float32)
+    W = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    padding = ((1, 1), (1, 1))
+    out, xq = conv_shifted.conv2d_shifted_forward(x, W, None, padding)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    whole = conv_shifted.conv2d_shifted_backward(g, xq, W, padding)
+    monkeypatch.setattr(conv_shifted, "BACKWARD_CHUNK_BYTES", chunk_bytes)
+    for a, b in zip(conv_shifted.conv2d_shifted_backward(g, xq, W, padding), whole, strict=True):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
