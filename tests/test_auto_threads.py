@@ -296,7 +296,7 @@ def test_all_the_slices_in_one_pass_give_the_numbers_of_the_slices_apart(specs, 
     if specs is ONE_PASS:
         layers = one_pass_model(specs, dtype, 1).layers
         assert [layers[i].shifted for i in (0, 2, 5, 7)] == [False, True, False, False]
-        assert layers[0].rebuilds_columns  # one channel: dW builds its columns again
+        assert layers[0].rebuilds_columns  # dW builds the first conv's columns again
     else:
         assert isinstance(one_pass_model(specs, dtype, 1).run_order[0], ConvMaxPool)
     runs = {}

@@ -211,15 +211,18 @@ def test_which_convolutions_run_by_shifted_copies(args, in_shape, shifted):
     "args, in_shape, rebuilds",
     [
         ({"filters": 6, "kernel": 5, "padding": 2}, (1, 28, 28), True),  # LeNet-5's first
-        ({"filters": 4, "kernel": 3, "stride": 2}, (1, 9, 9), True),
-        ({"filters": 16, "kernel": 5}, (6, 14, 14), False),  # LeNet-5's second
-        ({"filters": 8, "kernel": 3, "padding": 1}, (3, 12, 12), False),  # RGB
+        ({"filters": 16, "kernel": 5}, (6, 14, 14), True),  # LeNet-5's second: 10x10 out
+        ({"filters": 8, "kernel": 3, "padding": 1}, (2, 8, 8), True),  # 64 pixels out
+        ({"filters": 8, "kernel": 3}, (2, 9, 9), False),  # 49 pixels out
+        ({"filters": 8, "kernel": 3, "padding": 1}, (64, 7, 7), False),  # 49 pixels
+        ({"filters": 4, "kernel": 3, "stride": 2}, (1, 19, 19), False),  # stride 2
         ({"filters": 8, "kernel": 3, "padding": 1}, (4, 8, 8), False),  # by shifted copies
     ],
 )
-def test_one_channel_convs_keep_their_input_and_build_the_columns_again(args, in_shape, rebuilds):
-    """Up to REBUILD_MAX_CHANNELS input channels a training pass keeps x, not its columns, and
-    the backward pass gives the numbers of a twin that keeps the columns, bit for bit."""
+def test_convs_that_keep_their_input_and_build_the_columns_again(args, in_shape, rebuilds):
+    """At stride 1 with REBUILD_MIN_PIXELS output pixels or more a training pass keeps x, not
+    its im2col columns, and the backward pass gives the numbers of a twin that keeps the
+    columns, bit for bit."""
     layer, twin = built(in_shape, np.float32, **args), built(in_shape, np.float32, **args)
     assert layer.rebuilds_columns is rebuilds
     twin.rebuilds_columns = False

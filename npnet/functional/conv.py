@@ -32,9 +32,9 @@ FOLD_BIAS_MAX_ROWS = 32
 # Up to this many kernel offsets (kh·kw), or at a stride other than 1, conv2d_backward takes
 # dX by col2im; above it, by rows (`input_gradient_by_rows`).
 COL2IM_MAX_OFFSETS = 9
-# Up to this many input channels, a training pass keeps the images instead of their im2col
-# columns, and dW builds the columns again (`conv2d_weight_gradient_rebuilt`).
-REBUILD_MAX_CHANNELS = 1
+# At stride 1 with at least this many output pixels, a training pass keeps the images instead
+# of their im2col columns, and dW builds the columns again (`conv2d_weight_gradient_rebuilt`).
+REBUILD_MIN_PIXELS = 64
 
 
 def as_pair(value: int | Sequence[int]) -> Pair:
@@ -322,10 +322,14 @@ def conv2d_weight_gradient_rebuilt(
     (N, C, H, W), a chunk of images at a time (CHUNK_BYTES) into one buffer: the same
     products, so the same numbers, without keeping the columns from the forward pass.
 
-    With one input channel the columns are kh·kw shifted copies of a single plane, cheap to
-    build in cache; kept, LeNet-5's first conv (1x5x5, 28x28) holds 5 MB at batch 64, which
-    go out to memory and come back for dW (its training step 0.96x the time rebuilt; with 6
-    channels, LeNet's second conv, rebuilding costs more than it saves: 1.01x-1.02x).
+    The columns are kh·kw (times C) copies of the input; kept, they go out to memory and
+    come back for dW (LeNet-5's at batch 64: 5 MB for the first conv, 3.8 MB for the second).
+    At stride 1 im2col copies runs of OH·OW floats, and building them again in cache costs
+    less: training steps (one core, batch 64, AMD Zen 5) with the columns built again took
+    0.96x the time for LeNet-5's first conv (1 -> 6, 28x28), 0.97x-0.98x for its second
+    (6 -> 16, 10x10 out), 0.92x for 3 -> 16 (5x5, 28x28 out), 0.96x for 16 -> 32 (10x10
+    out); with 7x7 outputs (32 -> 64 and 64 -> 64, 3x3) 1.01x and 1.03x, at stride 2 (1 -> 8
+    and 8 -> 16, 14x14 and 7x7 out) 1.11x and 1.22x: hence REBUILD_MIN_PIXELS, stride 1.
     """
     n, f, pixels = g.shape
     _, c, kh, kw = W_shape

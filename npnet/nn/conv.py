@@ -9,7 +9,7 @@ import numpy as np
 
 from npnet.errors import ConfigError
 from npnet.functional.conv import (
-    REBUILD_MAX_CHANNELS,
+    REBUILD_MIN_PIXELS,
     Padding,
     Pair,
     as_padding,
@@ -72,8 +72,8 @@ class Conv2D(Layer):
     row/column at the bottom/right, as PyTorch does). A stride-1 conv whose output is its
     input's size runs by shifted copies of whole images (npnet.functional.conv_shifted) when
     it has the channels and pixels for that to pay (`runs_shifted`), any other by im2col;
-    with up to REBUILD_MAX_CHANNELS input channels the backward pass builds the im2col
-    columns again from the input rather than keeping them (`rebuilds_columns`).
+    at stride 1 with at least REBUILD_MIN_PIXELS output pixels the backward pass builds the
+    im2col columns again from the input rather than keeping them (`rebuilds_columns`).
     """
 
     def __init__(
@@ -140,7 +140,11 @@ class Conv2D(Layer):
         shape = (self.filters, channels, kh, kw)
         fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
         self.shifted = runs_shifted(self.in_shape, shape, self.stride_hw, self.pads)
-        self.rebuilds_columns = not self.shifted and channels <= REBUILD_MAX_CHANNELS
+        self.rebuilds_columns = (
+            not self.shifted
+            and self.stride_hw == (1, 1)
+            and out_shape[1] * out_shape[2] >= REBUILD_MIN_PIXELS
+        )
         self.params = {"W": initialize(self.init, shape, fan_in, fan_out, rng, dtype)}
         if self.use_bias:
             self.params["b"] = initialize(
