@@ -130,6 +130,7 @@ def test_im2col_and_col2im_are_adjoint():
         ({"filters": 2, "kernel": 2, "padding": "same"}, (2, 5, 5)),
         ({"filters": 2, "kernel": 3, "stride": 2, "use_bias": False}, (1, 7, 7)),
         ({"filters": 3, "kernel": 5, "padding": 1}, (2, 6, 6)),  # dX by rows
+        ({"filters": 2, "kernel": 3, "padding": 1}, (2, 8, 8)),  # dW from columns built again
         # by shifted copies (npnet.functional.conv_shifted): 4 channels, 8x8
         ({"filters": 3, "kernel": 3, "padding": 1}, (4, 8, 8)),
         ({"filters": 2, "kernel": [2, 5], "padding": "same"}, (4, 8, 9)),
@@ -138,6 +139,7 @@ def test_im2col_and_col2im_are_adjoint():
 def test_gradient_check(args, in_shape):
     layer = built(in_shape, **args)
     assert layer.shifted == (in_shape[0] >= 4)
+    assert layer.rebuilds_columns == (in_shape == (2, 8, 8))
     x = np.random.default_rng(1).standard_normal((2, *in_shape))
     errors = check_layer(layer, x, entries=None)
     assert set(errors) == ({"x", "W", "b"} if args.get("use_bias", True) else {"x", "W"})
