@@ -104,6 +104,16 @@ def test_more_threads_than_cores_gets_a_note(write_config, tmp_path, monkeypatch
     assert "note:" not in result.stdout
 
 
+def test_a_pin_to_narrower_blas_kernels_gets_a_line(write_config, tmp_path, monkeypatch):
+    said = "OPENBLAS_CORETYPE=Haswell holds OpenBLAS back"
+    monkeypatch.setattr("npnet.cli.progress.pinned_narrower_kernels", lambda: said)
+    _, result = train_tiny(write_config, tmp_path)
+    assert f"blas: {said}" in result.stdout
+    monkeypatch.setattr("npnet.cli.progress.pinned_narrower_kernels", lambda: None)
+    _, result = train_tiny(write_config, tmp_path)
+    assert "blas:" not in result.stdout
+
+
 def test_resolved_config_includes_overrides_and_rebuilds_the_run(write_config, tmp_path):
     run_dir, _ = train_tiny(write_config, tmp_path, "--set", "train.epochs=1", "--seed", "3")
     saved = (run_dir / "config.yaml").read_text()

@@ -10,7 +10,8 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from npnet.engine.experiment import build_model
-from npnet.nn.blas import blas_kernels, one_blas_thread
+from npnet.nn import blas
+from npnet.nn.blas import blas_kernels, cpu_flags, one_blas_thread, pinned_narrower_kernels
 from npnet.nn.layer import cut_rows
 from npnet.nn.losses import SoftmaxCrossEntropy
 from npnet.nn.network import Network
@@ -245,6 +246,50 @@ def test_slices_are_cut_where_array_split_cuts():
             expected = np.array_split(x, slices)
             got = cut_rows(x, slice_bounds(rows, slices))
             assert [list(a) for a in got] == [list(a) for a in expected]
+
+
+AVX512 = {"fma", "avx2", "avx512f", "avx512bw", "avx512dq", "avx512vl"}
+
+
+@pytest.mark.parametrize(
+    ("named", "kernels", "flags", "wider"),
+    [
+        ("Haswell", "Haswell", AVX512, "AVX-512"),  # this project's Zen 5 hosts
+        ("Zen", "Zen", AVX512, "AVX-512"),
+        ("Sandybridge", "Sandybridge", {"avx", "fma", "avx2"}, "AVX2"),
+        ("Haswell", "Haswell", {"fma", "avx2"}, None),  # AVX2 is all this CPU runs
+        ("Sandybridge", "Sandybridge", {"avx"}, None),
+        ("Haswell", "Haswell", AVX512 - {"avx512vl"}, None),  # not all OpenBLAS's AVX-512 needs
+        ("SkylakeX", "SkylakeX", AVX512, None),
+        (None, "Haswell", AVX512, None),  # OpenBLAS's own choice: nothing to say
+        ("Haswell", None, AVX512, None),  # a BLAS that does not name its kernels
+    ],
+)
+def test_a_pin_to_narrower_kernels_than_the_cpu_runs_is_said(
+    monkeypatch, named, kernels, flags, wider
+):
+    monkeypatch.setattr(blas, "running_kernels", lambda: kernels)
+    monkeypatch.setattr(blas, "cpu_flags", lambda: frozenset(flags))
+    if named is None:
+        monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_CORETYPE", named)
+    line = pinned_narrower_kernels()
+    if wider is None:
+        assert line is None
+    else:
+        assert line == (
+            f"OPENBLAS_CORETYPE={named} holds OpenBLAS to its {kernels} kernels, but this CPU "
+            f"runs {wider}, whose kernels are faster: unset OPENBLAS_CORETYPE to use them "
+            "(other last bits of every number; docs/performance.md)"
+        )
+
+
+def test_cpu_flags_are_the_flags_line_of_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu fma avx2\n\n")
+    assert cpu_flags(str(cpuinfo)) == {"fpu", "fma", "avx2"}
+    assert cpu_flags(str(tmp_path / "missing")) == frozenset()
 
 
 def test_blas_kernels_name_what_openblas_runs_and_what_chose_them(monkeypatch):

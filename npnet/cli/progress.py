@@ -21,7 +21,7 @@ from rich.progress import (
 from npnet.cli.tables import epochs_table, model_table, number, percent
 from npnet.data import Dataset
 from npnet.engine.callbacks import Callback
-from npnet.nn.blas import available_cores
+from npnet.nn.blas import available_cores, pinned_narrower_kernels
 from npnet.nn.network import Network
 from npnet.nn.parallel import DataParallel, threads_line
 
@@ -54,6 +54,8 @@ class TrainingProgress(Callback):
         self.net = net
         if threads_line(net):
             self.console.print(f"threads: {threads_line(net)}", highlight=False)
+        if pinned := pinned_narrower_kernels():
+            self.console.print(f"[yellow]blas: {escape(pinned)}[/]", highlight=False)
         if isinstance(net, DataParallel) and net.chooser is None:
             cores = available_cores()
             if net.threads > cores:
