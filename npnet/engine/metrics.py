@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from npnet.nn.loss import Loss
 from npnet.nn.network import Network
@@ -48,14 +47,34 @@ def evaluate(
     }
 
 
+def confusion_matrix(y: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """M[i, j] = how many samples of true class i were predicted as class j.
+
+    y, predicted (N,) class indices in 0..C-1 -> M (C, C) int64."""
+    pairs = y.reshape(len(y)).astype(np.int64) * num_classes + predicted
+    return np.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator elementwise, 0 where the denominator is 0 (a class never
+    predicted, or never present: scikit-learn's zero_division=0)."""
+    out = np.zeros(len(numerator), dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
 def class_report(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, Any]:
-    """Per-class precision, recall, F1 and support, and the confusion matrix
-    (rows: true class, columns: predicted class)."""
+    """Per-class precision, recall, F1 and support, and the confusion matrix M (rows: true
+    class, columns: predicted class). With TP_c = M[c, c]: precision_c = TP_c / Σ_i M[i, c],
+    recall_c = TP_c / Σ_j M[c, j] (the support), F1_c = 2·TP_c / (Σ_i M[i, c] + Σ_j M[c, j]),
+    each 0 where its denominator is."""
     labels = list(range(num_classes))
-    predicted = predicted_classes(outputs)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y, predicted, labels=labels, zero_division=0
-    )
+    matrix = confusion_matrix(y, predicted_classes(outputs), num_classes)
+    true_positives = np.diag(matrix)
+    predicted_as, support = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = ratio(true_positives, predicted_as)
+    recall = ratio(true_positives, support)
+    f1 = ratio(2 * true_positives, predicted_as + support)
     return {
         "per_class": [
             {
@@ -67,5 +86,5 @@ def class_report(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[s
             }
             for c in labels
         ],
-        "confusion_matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
+        "confusion_matrix": matrix.tolist(),
     }
