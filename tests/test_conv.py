@@ -4,6 +4,7 @@ checks with a negative control, dtypes, configs and the errors a wrong config ge
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 
 from npnet.errors import ConfigError
 from npnet.functional import conv as F
-from npnet.functional import reference
+from npnet.functional import conv_columns as columns
+from npnet.functional import conv_pool, conv_shifted, reference
 from npnet.nn import conv
 from npnet.registry import LAYERS
 from npnet.tools.gradcheck import TOLERANCE, check_layer
@@ -76,7 +78,7 @@ def test_im2col_conv_matches_the_reference_loops(x_shape, w_shape, stride, paddi
         rng.standard_normal(w_shape),
         rng.standard_normal(w_shape[0]),
     )
-    pads = F.as_padding(padding)
+    pads = columns.as_padding(padding)
     out, cols = F.conv2d_forward(x, W, b, stride, padding)
     np.testing.assert_allclose(
         out, reference.conv2d(x, W, b, stride, pads), rtol=1e-12, atol=1e-12, err_msg="ours vs ref"
@@ -110,15 +112,103 @@ def test_columns_built_again_give_the_numbers_of_the_kept_ones(
             np.testing.assert_array_equal(ours, expected)
 
 
+def test_sum_over_images_adds_the_blocks_sums_in_order():
+    values = np.float32([[1e8], [1.0], [-1e8], [1.0]])  # float32: the order decides the bits
+    assert F.sum_over_images(values, None)[0] == np.sum(values, axis=0)[0]
+    # blocks [1e8, 1] and [-1e8, 1]: 1e8 + (-1e8) = 0; the whole column in order gives 1
+    assert F.sum_over_images(values, [2])[0] == np.float32(0.0)
+    assert F.sum_over_images(values, [1, 3])[0] == (np.float32(1e8) + 1 + -1e8) + 1
+    g = np.arange(24, dtype=np.float64).reshape(4, 2, 3)
+    np.testing.assert_array_equal(F.sum_over_images(g, [1], axis=(0, 2)), g.sum(axis=(0, 2)))
+
+
+def blocks_apart(backward, arrays, cuts):
+    """(dx, *sums) of `backward` run on each block of rows of `arrays` apart, joined as the
+    one pass's layers joined them before the cuts went inside the functions."""
+    starts, ends = [0, *cuts], [*cuts, len(arrays[0])]
+    parts = [backward(*(a[s:e] for a in arrays)) for s, e in zip(starts, ends, strict=True)]
+    dxs, *sums = zip(*parts, strict=True)
+    dx = None if dxs[0] is None else np.concatenate(dxs)
+    return dx, *(functools.reduce(np.add, pieces) for pieces in sums)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
+def test_a_backward_cut_in_blocks_gives_the_bits_of_the_blocks_run_apart(
+    x_shape, w_shape, stride, padding, dtype
+):
+    """conv2d_backward with `cuts` (one pass over the batch, the slices' sums) equals each
+    block's backward apart, bit for bit: from the kept columns, from the columns built again,
+    and by shifted copies."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((7, *x_shape[1:])).astype(dtype)
+    W = rng.standard_normal(w_shape).astype(dtype)
+    pads = columns.as_padding(padding)
+    out, cols = F.conv2d_forward(x, W, None, stride, padding)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    cuts = [3, 4]  # blocks of 3, 1 and 3 images
+
+    def kept(g, cols):
+        return F.conv2d_backward(g, cols, W, (len(g), *x.shape[1:]), stride, padding)
+
+    def rebuilt(g, x):
+        return F.conv2d_backward(g, None, W, x.shape, stride, padding, x=x)
+
+    pairs = [
+        (F.conv2d_backward(g, cols, W, x.shape, stride, padding, cuts=cuts), (kept, (g, cols))),
+        (
+            F.conv2d_backward(g, None, W, x.shape, stride, padding, x=x, cuts=cuts),
+            (rebuilt, (g, x)),
+        ),
+    ]
+    if stride == (1, 1) and runs_same_size(x_shape, w_shape, pads):
+        _, xq = conv_shifted.conv2d_shifted_forward(x, W, None, pads)
+
+        def shifted(g, xq):
+            return conv_shifted.conv2d_shifted_backward(g, xq, W, pads)
+
+        whole = conv_shifted.conv2d_shifted_backward(g, xq, W, pads, cuts=cuts)
+        pairs.append((whole, (shifted, (g, xq))))
+    for ours, (backward, arrays) in pairs:
+        for got, expected in zip(ours, blocks_apart(backward, arrays, cuts), strict=True):
+            assert got.dtype == expected.dtype == dtype
+            np.testing.assert_array_equal(got, expected)
+
+
+def runs_same_size(x_shape, w_shape, pads):
+    """Whether a stride-1 conv with these pads keeps the image's size (the shifted copies'
+    case, whatever the channel and pixel minimums)."""
+    (kh, kw), ((top, bottom), (left, right)) = w_shape[2:], pads
+    return top + bottom == kh - 1 and left + right == kw - 1
+
+
+def test_the_merged_conv_and_pool_cut_in_blocks_give_the_bits_of_the_blocks_apart():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((7, 1, 8, 8)).astype(np.float32)
+    W = rng.standard_normal((9, 1, 3, 3)).astype(np.float32)
+    pads = columns.as_padding(1)
+    _, (cols, winner) = conv_pool.conv2d_max_pool2d_forward(x, W, None, (1, 1), pads, 2)
+    g = rng.standard_normal((7, 9, 4, 4)).astype(np.float32)
+    cuts = [3, 4]
+    whole = conv_pool.conv2d_max_pool2d_backward(g, cols, winner, W.shape, cuts)
+
+    def apart(g, cols, winner):
+        return (None, *conv_pool.conv2d_max_pool2d_backward(g, cols, winner, W.shape))
+
+    _, *expected = blocks_apart(apart, (g, cols, winner), cuts)
+    for got, want in zip(whole, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_im2col_and_col2im_are_adjoint():
     """<im2col(x), c> = <x, col2im(c)>: col2im is exactly the transpose of im2col."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 7, 8))
-    kernel, stride, pads = (3, 2), (2, 1), F.as_padding((1, 2))
-    cols = F.im2col(x, kernel, stride, pads)
+    kernel, stride, pads = (3, 2), (2, 1), columns.as_padding((1, 2))
+    cols = columns.im2col(x, kernel, stride, pads)
     c = rng.standard_normal(cols.shape)
     lhs = np.sum(cols * c)
-    rhs = np.sum(x * F.col2im(c, x.shape, kernel, stride, pads))
+    rhs = np.sum(x * columns.col2im(c, x.shape, kernel, stride, pads))
     assert lhs == pytest.approx(rhs, rel=1e-12)
 
 
@@ -153,8 +243,8 @@ def test_gradient_check_catches_a_col2im_that_forgets_overlaps(monkeypatch):
     def overwriting_col2im(dcols, x_shape, kernel, stride, padding):
         n, c, h, w = x_shape
         (kh, kw), (sh, sw), (pad_h, pad_w) = kernel, stride, padding
-        oh = F.conv_output_size(h, kh, sh, pad_h)
-        ow = F.conv_output_size(w, kw, sw, pad_w)
+        oh = columns.conv_output_size(h, kh, sh, pad_h)
+        ow = columns.conv_output_size(w, kw, sw, pad_w)
         dcols = dcols.reshape(c, kh, kw, oh, ow, n)
         dxp = np.zeros((c, h + sum(pad_h), w + sum(pad_w), n))
         for p in range(kh):

@@ -8,7 +8,8 @@ import pytest
 
 from npnet.functional import conv as C
 from npnet.functional import reference as R
-from npnet.functional.conv import conv2d_forward, im2col_by_window
+from npnet.functional.conv import conv2d_forward
+from npnet.functional.conv_columns import im2col_by_window
 from npnet.functional.conv_pool import conv2d_max_pool2d_backward, conv2d_max_pool2d_forward
 from npnet.functional.numerical import numerical_gradient
 from npnet.functional.pooling import max_pool2d_forward

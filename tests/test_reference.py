@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from npnet.functional import conv, conv_shifted, pooling
+from npnet.functional import conv, conv_columns, conv_shifted, pooling
 from npnet.functional import reference as ref
 from npnet.optim.optimizers import Adam, AdamW
 
@@ -157,11 +157,11 @@ def test_im2col_and_col2im_match_the_reference(x_shape, w_shape, stride, padding
     rng = np.random.default_rng(2)
     x = rng.standard_normal(x_shape)
     kernel = w_shape[2:]
-    cols = conv.im2col(x, kernel, stride, padding)
+    cols = conv_columns.im2col(x, kernel, stride, padding)
     np.testing.assert_array_equal(cols, ref.im2col(x, kernel, stride, padding), "ours vs ref")
     dcols = rng.standard_normal(cols.shape)
     np.testing.assert_allclose(
-        conv.col2im(dcols, x.shape, kernel, stride, padding),
+        conv_columns.col2im(dcols, x.shape, kernel, stride, padding),
         ref.col2im(dcols, x.shape, kernel, stride, padding),
         rtol=1e-12,
         atol=1e-12,
@@ -175,11 +175,11 @@ def test_col2im_with_the_images_last_matches_the_reference(x_shape, w_shape, str
     bit for bit, against `col2im` (the same adds in the same order)."""
     rng = np.random.default_rng(7)
     kernel = w_shape[2:]
-    cols_shape = conv.im2col(np.zeros(x_shape), kernel, stride, padding).shape
+    cols_shape = conv_columns.im2col(np.zeros(x_shape), kernel, stride, padding).shape
     n, rows, (oh, ow) = x_shape[0], cols_shape[1], ref_output_hw(x_shape, kernel, stride, padding)
     dcols = rng.standard_normal((rows, oh, ow, n))
     as_per_image = dcols.transpose(3, 0, 1, 2).reshape(n, rows, oh * ow)
-    dx = conv.col2im_images_last(dcols, x_shape, kernel, stride, padding)
+    dx = conv_columns.col2im_images_last(dcols, x_shape, kernel, stride, padding)
     assert dx.flags.c_contiguous
     np.testing.assert_allclose(
         dx,
@@ -188,7 +188,9 @@ def test_col2im_with_the_images_last_matches_the_reference(x_shape, w_shape, str
         atol=1e-12,
         err_msg="ours vs ref",
     )
-    np.testing.assert_array_equal(dx, conv.col2im(as_per_image, x_shape, kernel, stride, padding))
+    np.testing.assert_array_equal(
+        dx, conv_columns.col2im(as_per_image, x_shape, kernel, stride, padding)
+    )
 
 
 def ref_output_hw(x_shape, kernel, stride, padding):

@@ -39,7 +39,8 @@ from npnet.functional.activations import (
     tanh_derivative,
     tanh_derivative_from_output,
 )
-from npnet.functional.conv import col2im, conv2d, conv2d_backward, conv2d_forward, im2col
+from npnet.functional.conv import conv2d, conv2d_backward, conv2d_forward
+from npnet.functional.conv_columns import col2im, im2col
 from npnet.functional.linear import linear, linear_backward, matrix_multiply
 from npnet.functional.losses import (
     binary_cross_entropy,

@@ -8,19 +8,28 @@ library, computes a cross-correlation and calls it a convolution):
 im2col copies every kh×kw window of Xpad into a column, so for each image n the sum becomes
 the product of W reshaped to (F, C·kh·kw) with its columns (C·kh·kw, OH·OW): a batched
 BLAS call whose result (N, F, OH·OW) is already in NCHW order. Its adjoint, col2im, adds
-each column of the gradient back onto the window it came from.
+each column of the gradient back onto the window it came from (both copies:
+npnet.functional.conv_columns).
 `reference.py` holds the same computations as plain loops, to read and to test against.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-Pair = tuple[int, int]
-Padding = tuple[Pair, Pair]  # ((top, bottom), (left, right))
+from npnet.functional.conv_columns import (
+    Padding,
+    Pair,
+    as_padding,
+    as_pair,
+    col2im_images_last,
+    conv_output_size,
+    im2col,
+    im2col_by_window,
+)
 
 # The im2col columns of a chunk of images stay under this size, so the matrix product reads
 # them from cache right after they are written. LeNet-5's and cnn.yaml's training steps on
@@ -35,160 +44,6 @@ COL2IM_MAX_OFFSETS = 9
 # At stride 1 with at least this many output pixels, a training pass keeps the images instead
 # of their im2col columns, and dW builds the columns again (`conv2d_weight_gradient_rebuilt`).
 REBUILD_MIN_PIXELS = 64
-
-
-def as_pair(value: int | Sequence[int]) -> Pair:
-    """`3` -> (3, 3); `(3, 5)` -> (3, 5): the (height, width) form of a kernel or stride."""
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    height, width = value
-    return int(height), int(width)
-
-
-def as_padding(value: int | Sequence[int] | Padding) -> Padding:
-    """Zero padding per side: `1` -> ((1, 1), (1, 1)); `(1, 2)` -> ((1, 1), (2, 2));
-    `((0, 1), (0, 1))` is kept (asymmetric, as "same" needs for an even kernel)."""
-    if isinstance(value, (int, np.integer)):
-        return (int(value), int(value)), (int(value), int(value))
-    height, width = value
-    return as_pair(height), as_pair(width)
-
-
-def conv_output_size(size: int, kernel: int, stride: int, pad: Pair = (0, 0)) -> int:
-    """Output length along one axis: O = ⌊(size + pad_before + pad_after - kernel) / stride⌋ + 1."""
-    return (size + pad[0] + pad[1] - kernel) // stride + 1
-
-
-def pad_images(x: np.ndarray, padding: Padding) -> np.ndarray:
-    """Xpad: x (N, C, H, W) with zeros around its height and width; x itself when no padding."""
-    (top, bottom), (left, right) = padding
-    if top == bottom == left == right == 0:
-        return x
-    n, c, h, w = x.shape
-    # Zeros and one copy: the same as np.pad, without its general machinery (2x faster on
-    # a batch of 64 MNIST images).
-    xpad = np.zeros((n, c, top + h + bottom, left + w + right), dtype=x.dtype)
-    xpad[:, :, top : top + h, left : left + w] = x
-    return xpad
-
-
-def im2col(
-    x: np.ndarray,
-    kernel: Pair,
-    stride: Pair,
-    padding: Padding,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """Every window as a column, image by image: cols[n, (c, p, q), (i, j)] =
-    Xpad[n, c, i·sh + p, j·sw + q].
-
-    x (N, C, H, W) -> cols (N, C·kh·kw, OH·OW), written into `out` when given. Rows are
-    ordered like W.reshape(F, -1), so W.reshape(F, -1) @ cols[n] is image n's output.
-    Plain loops: `npnet.functional.reference.im2col`.
-    """
-    (kh, kw), (sh, sw) = kernel, stride
-    xpad = pad_images(x, padding)
-    n, c, hp, wp = xpad.shape
-    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    # Two copies instead of one: first every row of Xpad cut to the OW columns each column
-    # offset q reads, shifted[q, n, c, r, j] = Xpad[n, c, r, j·sw + q]; then at stride 1
-    # a window offset's (i, j) block is OH whole rows of that, one contiguous run of OH·OW
-    # floats. Copying runs of 196 instead of rows of 14 makes the MNIST CNN's second im2col
-    # 1.1x as fast at batch 32 (LeNet's 6-channel 5x5 one 1.5x; one channel: no change).
-    shifted = np.empty((kw, n, c, hp, ow), dtype=x.dtype)
-    for q in range(kw):
-        shifted[q] = xpad[:, :, :, q : q + sw * (ow - 1) + 1 : sw]
-    windows = sliding_window_view(shifted, kh, axis=3)[:, :, :, ::sh]  # (kw, N, C, OH, OW, kh)
-    if out is None:
-        out = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
-    np.copyto(out.reshape(n, c, kh, kw, oh, ow), windows.transpose(1, 2, 5, 0, 3, 4))
-    return out
-
-
-def im2col_by_window(
-    x: np.ndarray,
-    kernel: Pair,
-    stride: Pair,
-    padding: Padding,
-    window: int,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """`im2col` with the columns in the order of the k×k windows of a max-pool after the conv
-    (k = `window`, side by side): cols[n, (c, p, q), (a, b, i', j')] =
-    Xpad[n, c, (k·i' + a)·sh + p, (k·j' + b)·sw + q], for the OH' = ⌊OH / k⌋ by OW' windows.
-
-    x (N, C, H, W) -> cols (N, C·kh·kw, k²·OH'·OW'), written into `out` when given; the product
-    with W.reshape(F, -1) is then the conv's output as k² blocks Y_ab (N, F, OH'·OW'), one per
-    window offset (a, b), which the pool compares whole (npnet.functional.conv_pool).
-    Two copies, as in `im2col`: first each phase plane Z[u, v][n, c, i', j'] =
-    Xpad[n, c, k·sh·i' + u, k·sw·j' + v]; then row (c, p, q) of block (a, b) is the plane
-    Z[a·sh + p, b·sw + q][n, c], one contiguous run of OH'·OW' floats.
-    Plain loops: `npnet.functional.reference.im2col`, its columns reordered.
-    """
-    (kh, kw), (sh, sw), k = kernel, stride, window
-    xpad = pad_images(x, padding)
-    n, c, hp, wp = xpad.shape
-    oh, ow = ((hp - kh) // sh + 1) // k, ((wp - kw) // sw + 1) // k
-    planes = np.empty(((k - 1) * sh + kh, (k - 1) * sw + kw, n, c, oh, ow), dtype=x.dtype)
-    for u in range(planes.shape[0]):
-        for v in range(planes.shape[1]):
-            rows = slice(u, u + k * sh * (oh - 1) + 1, k * sh)
-            columns = slice(v, v + k * sw * (ow - 1) + 1, k * sw)
-            planes[u, v] = xpad[:, :, rows, columns]
-    # windows[a, b, n, c, i', j', p, q] = Z[a·sh + p, b·sw + q][n, c, i', j']
-    windows = sliding_window_view(planes, (kh, kw), axis=(0, 1))[::sh, ::sw][:k, :k]
-    if out is None:
-        out = np.empty((n, c * kh * kw, k * k * oh * ow), dtype=x.dtype)
-    np.copyto(out.reshape(n, c, kh, kw, k, k, oh, ow), windows.transpose(2, 3, 6, 7, 0, 1, 4, 5))
-    return out
-
-
-def col2im(
-    dcols: np.ndarray, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Padding
-) -> np.ndarray:
-    """The adjoint of `im2col`: dX[n, c, i·sh + p, j·sw + q] += dcols[n, (c, p, q), (i, j)],
-    overlapping windows summing, the padding cropped off.
-
-    dcols (N, C·kh·kw, OH·OW) -> dx (N, C, H, W) (a view into the padded gradient).
-    Plain loops: `npnet.functional.reference.col2im`.
-    """
-    n, c, h, w = x_shape
-    (kh, kw), (sh, sw), (pad_h, pad_w) = kernel, stride, padding
-    oh, ow = conv_output_size(h, kh, sh, pad_h), conv_output_size(w, kw, sw, pad_w)
-    # Accumulate channel-major: for a dcols that is a (C·kh·kw, N, OH·OW) array seen as
-    # (N, C·kh·kw, OH·OW) each add then reads whole contiguous blocks, and it is no slower
-    # for a contiguous dcols; dx is returned as a transposed view.
-    dcols = dcols.reshape(n, c, kh, kw, oh, ow).transpose(1, 0, 2, 3, 4, 5)
-    dxp = np.zeros((c, n, h + sum(pad_h), w + sum(pad_w)), dtype=dcols.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            dxp[:, :, p : p + sh * oh : sh, q : q + sw * ow : sw] += dcols[:, :, p, q]
-    return dxp[:, :, pad_h[0] : pad_h[0] + h, pad_w[0] : pad_w[0] + w].transpose(1, 0, 2, 3)
-
-
-def col2im_images_last(
-    dcols: np.ndarray, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Padding
-) -> np.ndarray:
-    """`col2im` with the images as the last axis: dX[n, c, i·sh + p, j·sw + q] +=
-    dcols[(c, p, q), i, j, n], the padding cropped off.
-
-    dcols (C·kh·kw, OH, OW, N) -> dx (N, C, H, W), contiguous. With the images last, a window
-    offset's add at stride 1 runs over rows of OW·N contiguous floats (448 for the MNIST CNN's
-    second conv at batch 32) instead of OW (14): the same adds in the same order, so the same
-    numbers as `col2im`, 1.3x as fast there with the copies in and out included.
-    Plain loops: `npnet.functional.reference.col2im` of dcols.transpose(3, 0, 1, 2).
-    """
-    n, c, h, w = x_shape
-    (kh, kw), (sh, sw), (pad_h, pad_w) = kernel, stride, padding
-    oh, ow = conv_output_size(h, kh, sh, pad_h), conv_output_size(w, kw, sw, pad_w)
-    dcols = dcols.reshape(c, kh, kw, oh, ow, n)
-    dxp = np.zeros((c, h + sum(pad_h), w + sum(pad_w), n), dtype=dcols.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            dxp[:, p : p + sh * oh : sh, q : q + sw * ow : sw] += dcols[:, p, q]
-    dx = dxp[:, pad_h[0] : pad_h[0] + h, pad_w[0] : pad_w[0] + w]
-    # Back to NCHW in one copy: the layers after it read whole rows again.
-    return np.ascontiguousarray(dx.transpose(3, 0, 1, 2))
 
 
 def input_gradient_by_rows(
@@ -307,16 +162,38 @@ def conv2d(
     return conv2d_forward(x, W, b, stride, padding, keep_cols=False)[0]
 
 
-def conv2d_weight_gradient(g: np.ndarray, cols: np.ndarray, W_shape: tuple[int, ...]) -> np.ndarray:
+def sum_over_images(
+    values: np.ndarray, cuts: Sequence[int] | None, axis: int | tuple[int, ...] = 0
+) -> np.ndarray:
+    """Σ of `values` over `axis`, which holds axis 0, the images. With `cuts` (row indices)
+    the images between them are summed block by block and the blocks' sums added in order:
+    the bits of each block's backward pass taken on its own (npnet.nn.parallel's slices), while
+    every per-image product before the sum runs once over the whole batch."""
+    if not cuts:
+        return values.sum(axis=axis)
+    starts, ends = [0, *cuts], [*cuts, len(values)]
+    blocks = [values[start:end].sum(axis=axis) for start, end in zip(starts, ends, strict=True)]
+    return functools.reduce(np.add, blocks)
+
+
+def conv2d_weight_gradient(
+    g: np.ndarray, cols: np.ndarray, W_shape: tuple[int, ...], cuts: Sequence[int] | None = None
+) -> np.ndarray:
     """dW = Σ_n G[n] cols[n]ᵀ: g (N, F, P) the output gradient with its pixels in the order of
-    the columns of cols (N, C·kh·kw, P) -> dW (F, C, kh, kw)."""
+    the columns of cols (N, C·kh·kw, P) -> dW (F, C, kh, kw); the sum over the images in
+    blocks at `cuts` (`sum_over_images`)."""
     # dWᵀ = Σ_n cols[n] G[n]ᵀ, one (C·kh·kw, F) product per image: OpenBLAS runs this
     # orientation 1.5x faster than G[n] cols[n]ᵀ at the MNIST CNN's shapes.
-    return np.matmul(cols, g.transpose(0, 2, 1)).sum(axis=0).T.reshape(W_shape)
+    return sum_over_images(np.matmul(cols, g.transpose(0, 2, 1)), cuts).T.reshape(W_shape)
 
 
 def conv2d_weight_gradient_rebuilt(
-    g: np.ndarray, x: np.ndarray, W_shape: tuple[int, ...], stride: Pair, padding: Padding
+    g: np.ndarray,
+    x: np.ndarray,
+    W_shape: tuple[int, ...],
+    stride: Pair,
+    padding: Padding,
+    cuts: Sequence[int] | None = None,
 ) -> np.ndarray:
     """`conv2d_weight_gradient` with the im2col columns built again from the images x
     (N, C, H, W), a chunk of images at a time (CHUNK_BYTES) into one buffer: the same
@@ -342,7 +219,7 @@ def conv2d_weight_gradient_rebuilt(
         part_cols = cols[: len(x[part])]
         im2col(x[part], (kh, kw), stride, padding, out=part_cols)
         np.matmul(part_cols, g[part].transpose(0, 2, 1), out=products[part])
-    return products.sum(axis=0).T.reshape(W_shape)
+    return sum_over_images(products, cuts).T.reshape(W_shape)
 
 
 def conv2d_backward(
@@ -355,6 +232,7 @@ def conv2d_backward(
     *,
     input_grad: bool = True,
     x: np.ndarray | None = None,
+    cuts: Sequence[int] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of `conv2d` with G[n] = dL/dY[n] as (F, OH·OW): dW = Σ_n G[n] cols[n]ᵀ,
     db = Σ G over (n, i, j), dX = col2im(Wᵀ G[n] for each n) (`col2im_images_last`), or for a
@@ -363,25 +241,42 @@ def conv2d_backward(
     grad_out (N, F, OH, OW), cols from `conv2d_forward`, or None and x the conv's input
     (N, C, H, W) to build them again (`conv2d_weight_gradient_rebuilt`) -> dx (N, C, H, W)
     or None when `input_grad` is False (the col2im is skipped), dW (F, C, kh, kw), db (F,).
+    With `cuts`, the numbers of the blocks of images between them run apart: dW and db
+    summed block by block (`sum_over_images`), dX's product, which spans the images, taken
+    block by block.
     Plain loops: `npnet.functional.reference.conv2d_backward`.
     """
     n, f = grad_out.shape[:2]
     g = grad_out.reshape(n, f, -1)  # (N, F, OH·OW): image n's rows match cols[n]
     stride, padding = as_pair(stride), as_padding(padding)
     if cols is None:
-        dW = conv2d_weight_gradient_rebuilt(g, x, W.shape, stride, padding)
+        dW = conv2d_weight_gradient_rebuilt(g, x, W.shape, stride, padding, cuts)
     else:
-        dW = conv2d_weight_gradient(g, cols, W.shape)
-    db = g.sum(axis=(0, 2))
+        dW = conv2d_weight_gradient(g, cols, W.shape, cuts)
+    db = sum_over_images(g, cuts, axis=(0, 2))
     if not input_grad:
         return None, dW, db
-    kh, kw = W.shape[2:]
+    starts, ends = [0, *(cuts or [])], [*(cuts or []), n]
+    dxs = [
+        conv2d_input_gradient(grad_out[start:end], W, (end - start, *x_shape[1:]), stride, padding)
+        for start, end in zip(starts, ends, strict=True)
+    ]
+    return (dxs[0] if len(dxs) == 1 else np.concatenate(dxs)), dW, db
+
+
+def conv2d_input_gradient(
+    grad_out: np.ndarray, W: np.ndarray, x_shape: tuple[int, ...], stride: Pair, padding: Padding
+) -> np.ndarray:
+    """dX of `conv2d`: col2im(Wᵀ G[n] for each n) (`col2im_images_last`), or for a stride-1
+    kernel of more than COL2IM_MAX_OFFSETS offsets `input_gradient_by_rows`.
+
+    grad_out (N, F, OH, OW), W (F, C, kh, kw) -> dx (N, C, H, W)."""
+    f, kh, kw = W.shape[0], *W.shape[2:]
     if stride == (1, 1) and kh * kw > COL2IM_MAX_OFFSETS:
-        return input_gradient_by_rows(grad_out, W, x_shape, padding), dW, db
+        return input_gradient_by_rows(grad_out, W, x_shape, padding)
     # Wᵀ G as one matrix product over the whole batch, G with the filter axis first and the
     # images last (F, OH·OW·N): faster than one product per image, and its
     # (C·kh·kw, OH, OW, N) result is the order col2im adds fastest in.
     g_images_last = grad_out.transpose(1, 2, 3, 0).reshape(f, -1)  # copies
     dcols = W.reshape(f, -1).T @ g_images_last
-    dx = col2im_images_last(dcols, x_shape, (kh, kw), stride, padding)
-    return dx, dW, db
+    return col2im_images_last(dcols, x_shape, (kh, kw), stride, padding)

@@ -6,7 +6,7 @@ for k×k windows side by side (the pool's stride is k; rows and columns of Y pas
 whole window are dropped, as by the pool). In NCHW order the k² pixels of a window are spread
 over k rows, so the pool reads Y through strided views, pass after pass, and its backward
 writes the gradient back the same way. With the im2col columns in window order instead
-(`conv.im2col_by_window`), the conv's product gives Y as k² contiguous blocks Y_ab, one per
+(`conv_columns.im2col_by_window`), the conv's product gives Y as k² contiguous blocks Y_ab, one per
 window offset (a, b), and the pool is an elementwise maximum of k² whole arrays (the first
 maximum in row-major order (a, b) wins ties, as in PyTorch). Backward: dY_ab = dP ·
 [the window's first maximum is at (a, b)], then the conv's dW = Σ_n dY[n] cols[n]ᵀ over
@@ -25,15 +25,12 @@ The readable twin is the two one after the other: `npnet.functional.reference.co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from npnet.functional.conv import (
-    Padding,
-    Pair,
-    conv2d_forward,
-    conv2d_weight_gradient,
-    conv_output_size,
-)
+from npnet.functional.conv import conv2d_forward, conv2d_weight_gradient, sum_over_images
+from npnet.functional.conv_columns import Padding, Pair, conv_output_size
 from npnet.functional.pooling import first_max_of, max_of
 
 
@@ -75,11 +72,16 @@ def pooled_shape(
 
 
 def conv2d_max_pool2d_backward(
-    grad_out: np.ndarray, cols: np.ndarray, winner: np.ndarray, W_shape: tuple[int, ...]
+    grad_out: np.ndarray,
+    cols: np.ndarray,
+    winner: np.ndarray,
+    W_shape: tuple[int, ...],
+    cuts: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """dW and db of `conv2d_max_pool2d_forward`: dY_ab = dP · [winner = a·k + b], whole blocks
     at a time, then dW = Σ_n dY[n] cols[n]ᵀ (`conv2d_weight_gradient`) and db = Σ dP (each
-    pooled gradient lands on exactly one pixel of Y).
+    pooled gradient lands on exactly one pixel of Y), both summed over the images in blocks at
+    `cuts` (`sum_over_images`).
 
     grad_out (N, F, OH', OW'), cols and winner from the forward -> dW (F, C, kh, kw), db (F,).
     """
@@ -90,5 +92,5 @@ def conv2d_max_pool2d_backward(
     offset_of = winner.dtype.type  # compare in the winner's own small type
     for offset in range(offsets):  # a block at a time: 2x as fast as one broadcast product
         np.multiply(g, winner == offset_of(offset), out=dy[:, :, offset])
-    dW = conv2d_weight_gradient(dy.reshape(n, f, -1), cols, W_shape)
-    return dW, g.sum(axis=(0, 2))
+    dW = conv2d_weight_gradient(dy.reshape(n, f, -1), cols, W_shape, cuts)
+    return dW, sum_over_images(g, cuts, axis=(0, 2))

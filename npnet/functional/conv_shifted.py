@@ -25,9 +25,12 @@ than im2col's. Plain loops: `npnet.functional.reference.conv2d`, `reference.conv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from npnet.functional.conv import Padding, Pair, images_per_chunk
+from npnet.functional.conv import images_per_chunk, sum_over_images
+from npnet.functional.conv_columns import Padding, Pair
 
 # Fewer channels or pixels stay on im2col, where a conv's forward and backward pass together
 # (32 images, one thread) measured: 1 or 3 channels (a first layer: no dX; or 3 -> 16 on
@@ -135,10 +138,13 @@ def conv2d_shifted_backward(
     padding: Padding,
     *,
     input_grad: bool = True,
+    cuts: Sequence[int] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """dX, dW and db of `conv2d_shifted_forward` (see the module docstring); db = Σ G over
     (n, y, x). A chunk of images at a time (BACKWARD_CHUNK_BYTES of Gp), so both products
     and the adds read Gp and U from cache: the same products per image, the same numbers.
+    Every product is one image's, so with `cuts` only the sums over the images (dW, db) are
+    taken block by block (`sum_over_images`) to give the bits of the blocks run apart.
 
     grad_out (N, F, H, W), xq from the forward -> dx (N, C, H, W) or None when `input_grad`
     is False, dW (F, C, kh, kw), db (F,).
@@ -160,9 +166,9 @@ def conv2d_shifted_backward(
         if input_grad:
             u = np.matmul(rows, gp).reshape(images, kw, c, h, w)
             add_column_shifts(u, left, dx[part])
-    dW = np.ascontiguousarray(per_image.sum(axis=0).reshape(f, kh, c, kw).transpose(0, 2, 1, 3))
-    db = grad_out.sum(axis=(0, 2, 3))
-    return dx, dW, db
+    dW = sum_over_images(per_image, cuts).reshape(f, kh, c, kw).transpose(0, 2, 1, 3)
+    db = sum_over_images(grad_out, cuts, axis=(0, 2, 3))
+    return dx, np.ascontiguousarray(dW), db
 
 
 def add_column_shifts(u: np.ndarray, left: int, dx: np.ndarray) -> None:

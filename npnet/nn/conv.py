@@ -8,24 +8,15 @@ from typing import Any
 import numpy as np
 
 from npnet.errors import ConfigError
-from npnet.functional.conv import (
-    REBUILD_MIN_PIXELS,
-    Padding,
-    Pair,
-    as_padding,
-    as_pair,
-    conv2d,
-    conv2d_backward,
-    conv2d_forward,
-    conv_output_size,
-)
+from npnet.functional.conv import REBUILD_MIN_PIXELS, conv2d, conv2d_backward, conv2d_forward
+from npnet.functional.conv_columns import Padding, Pair, as_padding, as_pair, conv_output_size
 from npnet.functional.conv_shifted import (
     conv2d_shifted_backward,
     conv2d_shifted_forward,
     runs_shifted,
 )
 from npnet.nn.init import check_initializer, initialize
-from npnet.nn.layer import Layer, Shape, joined_gradients
+from npnet.nn.layer import Layer, Shape
 from npnet.registry import LAYERS, did_you_mean
 from npnet.validate import boolean, non_negative_int, positive_int
 
@@ -168,28 +159,26 @@ class Conv2D(Layer):
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        # Block by block (`Layer.blocks`): dW and db are sums over the batch, and dX by rows
-        # or by col2im one matrix product over all the images.
-        dx, dW, db = joined_gradients(
-            [
-                self.block_gradients(g, saved)
-                for g, saved in zip(self.blocks(grad_out), self.blocks(self.saved), strict=True)
-            ]
-        )
+        # With `Layer.cuts`, dW and db are summed over the images block by block, and dX's
+        # one product over the images (by rows or by col2im) runs block by block; the
+        # per-image products run once over the batch.
+        W, saved = self.params["W"], self.saved
+        if self.shifted:
+            dx, dW, db = conv2d_shifted_backward(
+                grad_out, saved, W, self.pads, input_grad=self.input_grad, cuts=self.cuts
+            )
+        else:
+            cols, x = (None, saved) if self.rebuilds_columns else (saved, None)
+            dx, dW, db = conv2d_backward(
+                grad_out,
+                cols,
+                W,
+                self.x_shape,
+                self.stride_hw,
+                self.pads,
+                input_grad=self.input_grad,
+                x=x,
+                cuts=self.cuts,
+            )
         self.grads = {"W": dW, "b": db} if self.use_bias else {"W": dW}
         return dx
-
-    def block_gradients(
-        self, grad_out: np.ndarray, saved: np.ndarray
-    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        """dX, dW, db of the images of `grad_out`, from what the forward pass saved of them."""
-        W = self.params["W"]
-        if self.shifted:
-            return conv2d_shifted_backward(
-                grad_out, saved, W, self.pads, input_grad=self.input_grad
-            )
-        x_shape = (len(grad_out), *self.x_shape[1:])
-        cols, x = (None, saved) if self.rebuilds_columns else (saved, None)
-        return conv2d_backward(
-            grad_out, cols, W, x_shape, self.stride_hw, self.pads, input_grad=self.input_grad, x=x
-        )

@@ -18,7 +18,7 @@ import numpy as np
 
 from npnet.functional.conv_pool import conv2d_max_pool2d_backward, conv2d_max_pool2d_forward
 from npnet.nn.conv import Conv2D
-from npnet.nn.layer import Layer, joined_gradients
+from npnet.nn.layer import Layer
 from npnet.nn.pooling import MaxPool2D
 
 
@@ -67,12 +67,7 @@ class ConvMaxPool:
             return self.conv.backward(self.pool.backward(grad_out))
         cols, winner = self.saved
         W_shape = self.conv.params["W"].shape
-        # Block by block (`Layer.blocks`): dW and db are sums over the batch.
-        _, dW, db = joined_gradients(
-            [
-                (None, *conv2d_max_pool2d_backward(g, c, w, W_shape))
-                for g, c, w in zip(*map(self.conv.blocks, (grad_out, cols, winner)), strict=True)
-            ]
-        )
+        # dW and db summed over the images block by block at the conv's cuts (`Layer.cuts`).
+        dW, db = conv2d_max_pool2d_backward(grad_out, cols, winner, W_shape, self.conv.cuts)
         self.conv.grads = {"W": dW, "b": db} if self.conv.use_bias else {"W": dW}
         return None
