@@ -55,7 +55,7 @@ def confusion_matrix(y: np.ndarray, predicted: np.ndarray, num_classes: int) -> 
     return np.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio_or_zero(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator elementwise, 0 where the denominator is 0 (a class never
     predicted, or never present: scikit-learn's zero_division=0)."""
     out = np.zeros(len(numerator), dtype=np.float64)
@@ -72,9 +72,9 @@ def class_report(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[s
     matrix = confusion_matrix(y, predicted_classes(outputs), num_classes)
     true_positives = np.diag(matrix)
     predicted_as, support = matrix.sum(axis=0), matrix.sum(axis=1)
-    precision = ratio(true_positives, predicted_as)
-    recall = ratio(true_positives, support)
-    f1 = ratio(2 * true_positives, predicted_as + support)
+    precision = ratio_or_zero(true_positives, predicted_as)
+    recall = ratio_or_zero(true_positives, support)
+    f1 = ratio_or_zero(2 * true_positives, predicted_as + support)
     return {
         "per_class": [
             {
