@@ -38,8 +38,8 @@ from npnet.functional.conv_columns import (
 CHUNK_BYTES = 2**21
 # Up to this many rows per column (C·kh·kw), conv2d_forward adds the bias inside the product.
 FOLD_BIAS_MAX_ROWS = 32
-# Up to this many kernel offsets (kh·kw), or at a stride other than 1, conv2d_backward takes
-# dX by col2im; above it, by rows (`input_gradient_by_rows`).
+# Up to this many kernel offsets (kh·kw), or at a stride other than 1, conv2d_input_gradient
+# takes dX by col2im; above it, by rows (`input_gradient_by_rows`).
 COL2IM_MAX_OFFSETS = 9
 # At stride 1 with at least this many output pixels, a training pass keeps the images instead
 # of their im2col columns, and dW builds the columns again (`conv2d_weight_gradient_rebuilt`).
@@ -171,9 +171,15 @@ def sum_over_images(
     every per-image product before the sum runs once over the whole batch."""
     if not cuts:
         return values.sum(axis=axis)
-    starts, ends = [0, *cuts], [*cuts, len(values)]
-    blocks = [values[start:end].sum(axis=axis) for start, end in zip(starts, ends, strict=True)]
+    blocks = [values[block].sum(axis=axis) for block in image_blocks(len(values), cuts)]
     return functools.reduce(np.add, blocks)
+
+
+def image_blocks(images: int, cuts: Sequence[int] | None) -> list[slice]:
+    """The blocks of images between the `cuts` (row indices): cuts [3] of 5 -> 0:3 and 3:5;
+    one block of all the images without cuts."""
+    starts, ends = [0, *(cuts or [])], [*(cuts or []), images]
+    return [slice(start, end) for start, end in zip(starts, ends, strict=True)]
 
 
 def conv2d_weight_gradient(
@@ -256,10 +262,11 @@ def conv2d_backward(
     db = sum_over_images(g, cuts, axis=(0, 2))
     if not input_grad:
         return None, dW, db
-    starts, ends = [0, *(cuts or [])], [*(cuts or []), n]
     dxs = [
-        conv2d_input_gradient(grad_out[start:end], W, (end - start, *x_shape[1:]), stride, padding)
-        for start, end in zip(starts, ends, strict=True)
+        conv2d_input_gradient(
+            grad_out[block], W, (len(grad_out[block]), *x_shape[1:]), stride, padding
+        )
+        for block in image_blocks(n, cuts)
     ]
     return (dxs[0] if len(dxs) == 1 else np.concatenate(dxs)), dW, db
 
